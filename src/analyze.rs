@@ -1,0 +1,191 @@
+//! The pipeline, wired: frames → decode → flow → proto → correlate → report.
+//! `main` and the tests drive it through [`Analyzer`] or [`analyze_files`].
+
+use crate::capture::{CaptureError, Frame, InputSummary, Inputs, LinkType};
+use crate::correlate::Correlator;
+use crate::decode::{Decoder, FragLimits};
+use crate::flow::{FlowLimits, FlowTable};
+use crate::report::{Report, Stats, SCHEMA};
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// A BPF expression (tcpdump syntax) applied to every frame.
+    pub filter: Option<String>,
+    pub fragments: FragLimits,
+    pub flows: FlowLimits,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyzeError {
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error("invalid --filter expression {expr:?}: {message}")]
+    Filter { expr: String, message: String },
+}
+
+/// `--filter` compiled by libpcap, once per link type.
+struct BpfFilter {
+    expr: String,
+    programs: HashMap<LinkType, Option<pcap::BpfProgram>>,
+    failures: Vec<String>,
+}
+
+impl BpfFilter {
+    fn compile(expr: &str, linktype: LinkType) -> Result<pcap::BpfProgram, String> {
+        let dead =
+            pcap::Capture::dead(pcap::Linktype(linktype.0 as i32)).map_err(|e| e.to_string())?;
+        dead.compile(expr, true).map_err(|e| e.to_string())
+    }
+
+    fn matches(&mut self, frame: &Frame<'_>) -> bool {
+        let expr = &self.expr;
+        let failures = &mut self.failures;
+        let program = self.programs.entry(frame.linktype).or_insert_with(|| {
+            match Self::compile(expr, frame.linktype) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    failures.push(format!(
+                        "--filter {expr:?} does not apply to link type {}: {e}; its frames are filtered out",
+                        frame.linktype
+                    ));
+                    None
+                }
+            }
+        });
+        program.as_ref().is_some_and(|p| p.filter(frame.data))
+    }
+}
+
+pub struct Analyzer {
+    decoder: Decoder,
+    flows: FlowTable<Correlator>,
+    filter: Option<BpfFilter>,
+    packets: u64,
+    filtered: u64,
+    linktypes: Vec<(LinkType, u64)>,
+}
+
+impl Analyzer {
+    /// Checks the filter's syntax up front (against Ethernet) so a typo is a
+    /// usage error, not an empty report.
+    pub fn new(options: &Options) -> Result<Analyzer, AnalyzeError> {
+        let filter = match &options.filter {
+            Some(expr) => {
+                let mut programs = HashMap::new();
+                let program = BpfFilter::compile(expr, LinkType::ETHERNET).map_err(|message| {
+                    AnalyzeError::Filter {
+                        expr: expr.clone(),
+                        message,
+                    }
+                })?;
+                programs.insert(LinkType::ETHERNET, Some(program));
+                Some(BpfFilter {
+                    expr: expr.clone(),
+                    programs,
+                    failures: Vec::new(),
+                })
+            }
+            None => None,
+        };
+        Ok(Analyzer {
+            decoder: Decoder::new(options.fragments),
+            flows: FlowTable::new(options.flows, Correlator::default()),
+            filter,
+            packets: 0,
+            filtered: 0,
+            linktypes: Vec::new(),
+        })
+    }
+
+    pub fn frame(&mut self, frame: &Frame<'_>) {
+        self.packets += 1;
+        match self
+            .linktypes
+            .iter_mut()
+            .find(|(l, _)| *l == frame.linktype)
+        {
+            Some((_, n)) => *n += 1,
+            None => self.linktypes.push((frame.linktype, 1)),
+        }
+        if let Some(filter) = self.filter.as_mut() {
+            if !filter.matches(frame) {
+                self.filtered += 1;
+                return;
+            }
+        }
+        if let Some(seg) = self.decoder.decode(frame) {
+            self.flows.segment(&seg);
+        }
+    }
+
+    /// Ends every connection and builds the report.
+    pub fn finish(mut self, inputs: Vec<InputSummary>) -> Report {
+        self.decoder.finish();
+        let (mut correlator, flow_stats) = self.flows.finish();
+        let (connections, hosts) = correlator.finish();
+        let decode = self.decoder.stats();
+        let mut warnings: Vec<String> = inputs.iter().filter_map(|i| i.warning.clone()).collect();
+        if let Some(f) = &self.filter {
+            warnings.extend(f.failures.iter().cloned());
+        }
+        let mut limits = std::collections::BTreeMap::new();
+        for (name, n) in [
+            ("fragment_memory", decode.fragments.dropped_limit),
+            ("reassembly_buffer", correlator.reassembly_overflows),
+            ("connection_table", flow_stats.table_full_evictions),
+        ] {
+            if n > 0 {
+                limits.insert(name, n);
+            }
+        }
+        if correlator.stream_contract_violations > 0 {
+            warnings.push(format!(
+                "internal: {} connections delivered bytes out of order to their parser",
+                correlator.stream_contract_violations
+            ));
+        }
+        if correlator.out_of_window > 0 {
+            warnings.push(format!(
+                "{} TCP segments lay far outside their connection's stream and were ignored",
+                correlator.out_of_window
+            ));
+        }
+        let stats = Stats {
+            packets: self.packets,
+            linktypes: self
+                .linktypes
+                .iter()
+                .map(|(l, n)| (l.to_string(), *n))
+                .collect(),
+            filtered: self.filtered,
+            tcp_segments: decode.tcp_segments,
+            tcp_payload_truncated: decode.tcp_payload_truncated,
+            skipped: decode.skipped,
+            fragments: decode.fragments,
+            connections: flow_stats.connections,
+            peak_concurrent_connections: flow_stats.peak_concurrent,
+            limits,
+            truncated_inputs: inputs.iter().filter(|i| i.warning.is_some()).count() as u64,
+        };
+        Report {
+            schema: SCHEMA,
+            inputs,
+            stats,
+            connections,
+            hosts,
+            warnings,
+        }
+    }
+}
+
+/// Reads every input (merged by timestamp) through the pipeline.
+pub fn analyze_files(paths: &[PathBuf], options: &Options) -> Result<Report, AnalyzeError> {
+    let mut analyzer = Analyzer::new(options)?;
+    let mut inputs = Inputs::open(paths)?;
+    while let Some(frame) = inputs.next_frame() {
+        analyzer.frame(&frame);
+    }
+    Ok(analyzer.finish(inputs.summaries()))
+}

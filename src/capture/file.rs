@@ -1,0 +1,408 @@
+//! One capture file (or stdin), read with the pure-Rust `pcap-parser`.
+//!
+//! Why not libpcap for files: libpcap stops part-way through a pcapng whose
+//! interfaces have different link types, cannot read gzip, and was measured
+//! slower than `pcap-parser` on classic pcap (see BENCHMARKS.md). libpcap is
+//! still used to compile `--filter` expressions and for live capture.
+//!
+//! Reading is a peek/take protocol so that several files can be merged by
+//! timestamp without copying frames: `peek` parses records up to the next
+//! packet and returns its timestamp; `take` hands out the packet, borrowed
+//! from the reader's buffer until the next call.
+
+use super::{CaptureError, Frame, LinkType};
+use flate2::read::MultiGzDecoder;
+use pcap_parser::pcapng::Block;
+use pcap_parser::traits::PcapReaderIterator;
+use pcap_parser::{PcapBlockOwned, PcapError};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// Initial reader buffer; grows on demand for larger records.
+const BUFFER_BYTES: usize = 1 << 20;
+/// Largest record we accept. Real records are at most 256 KiB (the largest
+/// snaplen tools use); anything bigger is a corrupt length field.
+const MAX_RECORD_BYTES: usize = 16 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputFormat {
+    Pcap,
+    Pcapng,
+}
+
+/// What the report says about one input.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputSummary {
+    pub path: String,
+    pub format: InputFormat,
+    pub compressed: bool,
+    /// Link types of the interfaces that carried packets or were declared.
+    pub linktypes: BTreeSet<String>,
+    pub packets: u64,
+    /// Why reading stopped early, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Interface {
+    linktype: LinkType,
+    /// Timestamp units per second.
+    units_per_sec: u64,
+    offset_secs: i64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Peeked {
+    ts_ns: u64,
+    linktype: LinkType,
+}
+
+enum Step {
+    Packet(Peeked),
+    Skip,
+    Eof,
+    NeedMore,
+    TooSmall,
+    Truncated,
+    Corrupt(&'static str),
+    ReadError,
+}
+
+pub struct FileSource {
+    index: usize,
+    path: PathBuf,
+    reader: Box<dyn PcapReaderIterator + Send>,
+    /// Bytes of the record handed out by `take`, consumed on the next call.
+    pending_consume: usize,
+    legacy_linktype: LinkType,
+    legacy_nanos: bool,
+    interfaces: Vec<Interface>,
+    peeked: Option<Peeked>,
+    last_ts_ns: u64,
+    buffer_bytes: usize,
+    done: bool,
+    summary: InputSummary,
+}
+
+impl FileSource {
+    /// Opens `path` (`-` is stdin), detects gzip, pcap or pcapng, and reads up
+    /// to the first packet so that header problems surface here.
+    pub fn open(path: &Path, index: usize) -> Result<FileSource, CaptureError> {
+        let raw: Box<dyn Read + Send> = if path.as_os_str() == "-" {
+            Box::new(std::io::stdin())
+        } else {
+            Box::new(File::open(path).map_err(|source| CaptureError::Open {
+                path: path.to_owned(),
+                source,
+            })?)
+        };
+        let mut buffered = BufReader::with_capacity(64 * 1024, raw);
+        let head = buffered.fill_buf().map_err(|source| CaptureError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let compressed = head.starts_with(&[0x1f, 0x8b]);
+        let reader: Box<dyn Read + Send> = if compressed {
+            Box::new(MultiGzDecoder::new(buffered))
+        } else {
+            Box::new(buffered)
+        };
+        let reader = pcap_parser::create_reader(BUFFER_BYTES, reader).map_err(|e| match e {
+            PcapError::Eof => CaptureError::Empty {
+                path: path.to_owned(),
+            },
+            PcapError::ReadError => CaptureError::Read {
+                path: path.to_owned(),
+                source: std::io::Error::other(if compressed {
+                    "corrupt gzip stream"
+                } else {
+                    "read failed"
+                }),
+            },
+            PcapError::Incomplete(_) => CaptureError::NotCapture {
+                path: path.to_owned(),
+                detail: ": file too short".into(),
+            },
+            _ => CaptureError::NotCapture {
+                path: path.to_owned(),
+                detail: if compressed {
+                    " inside the gzip stream".into()
+                } else {
+                    String::new()
+                },
+            },
+        })?;
+        let mut source = FileSource {
+            index,
+            path: path.to_owned(),
+            reader,
+            pending_consume: 0,
+            legacy_linktype: LinkType::ETHERNET,
+            legacy_nanos: false,
+            interfaces: Vec::new(),
+            peeked: None,
+            last_ts_ns: 0,
+            buffer_bytes: BUFFER_BYTES,
+            done: false,
+            summary: InputSummary {
+                path: path.display().to_string(),
+                format: InputFormat::Pcap,
+                compressed,
+                linktypes: BTreeSet::new(),
+                packets: 0,
+                warning: None,
+            },
+        };
+        source.peek();
+        if source.summary.format == InputFormat::Pcap && !source.legacy_linktype.is_supported() {
+            return Err(CaptureError::UnsupportedLinkType {
+                path: path.to_owned(),
+                linktype: source.legacy_linktype,
+            });
+        }
+        if source.summary.format == InputFormat::Pcapng
+            && !source.interfaces.is_empty()
+            && source.interfaces.iter().all(|i| !i.linktype.is_supported())
+        {
+            return Err(CaptureError::UnsupportedLinkType {
+                path: path.to_owned(),
+                linktype: source.interfaces[0].linktype,
+            });
+        }
+        Ok(source)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn summary(&self) -> &InputSummary {
+        &self.summary
+    }
+
+    pub fn into_summary(self) -> InputSummary {
+        self.summary
+    }
+
+    /// Timestamp of the next packet, reading past non-packet records; `None`
+    /// at the end of the input (clean or not: see `summary().warning`).
+    pub fn peek(&mut self) -> Option<u64> {
+        loop {
+            if let Some(p) = self.peeked {
+                return Some(p.ts_ns);
+            }
+            if self.done {
+                return None;
+            }
+            if self.pending_consume > 0 {
+                self.reader.consume(self.pending_consume);
+                self.pending_consume = 0;
+            }
+            let step = match self.reader.next() {
+                Ok((offset, block)) => {
+                    let step = classify(
+                        &block,
+                        &mut self.summary,
+                        &mut self.legacy_linktype,
+                        &mut self.legacy_nanos,
+                        &mut self.interfaces,
+                        self.last_ts_ns,
+                    );
+                    if !matches!(step, Step::Packet(_)) {
+                        self.reader.consume(offset);
+                    }
+                    step
+                }
+                Err(PcapError::Eof) => Step::Eof,
+                Err(PcapError::Incomplete(_)) => Step::NeedMore,
+                Err(PcapError::UnexpectedEof) => Step::Truncated,
+                Err(PcapError::BufferTooSmall) => Step::TooSmall,
+                Err(PcapError::ReadError) => Step::ReadError,
+                Err(_) => Step::Corrupt("unparseable record"),
+            };
+            match step {
+                Step::Packet(p) => self.peeked = Some(p),
+                Step::Skip => {}
+                Step::Eof => self.done = true,
+                Step::NeedMore => {
+                    if self.reader.refill().is_err() {
+                        self.stop("read error (I/O or corrupt gzip stream)");
+                    }
+                }
+                Step::TooSmall => {
+                    if self.buffer_bytes < MAX_RECORD_BYTES {
+                        self.buffer_bytes *= 4;
+                        self.reader.grow(self.buffer_bytes);
+                        if self.reader.refill().is_err() {
+                            self.stop("read error (I/O or corrupt gzip stream)");
+                        }
+                    } else {
+                        self.stop("record length over 16 MiB (corrupt record header)");
+                    }
+                }
+                Step::Truncated => self.stop("file cut short in the middle of a record"),
+                Step::Corrupt(why) => self.stop(why),
+                Step::ReadError => self.stop("read error (I/O or corrupt gzip stream)"),
+            }
+        }
+    }
+
+    /// The packet `peek` announced. Returns `None` if there is none.
+    pub fn take(&mut self) -> Option<Frame<'_>> {
+        let p = self.peeked.take()?;
+        let (offset, block) = self.reader.next().ok()?;
+        self.pending_consume = offset;
+        let (data, orig_len) = match block {
+            PcapBlockOwned::Legacy(b) => (b.data, b.origlen),
+            // Block data includes padding to 4 bytes: cut it to the
+            // captured length.
+            PcapBlockOwned::NG(Block::EnhancedPacket(b)) => {
+                (b.data.get(..b.caplen as usize).unwrap_or(b.data), b.origlen)
+            }
+            PcapBlockOwned::NG(Block::SimplePacket(b)) => (
+                b.data.get(..b.origlen as usize).unwrap_or(b.data),
+                b.origlen,
+            ),
+            _ => return None,
+        };
+        self.summary.packets += 1;
+        self.last_ts_ns = p.ts_ns;
+        Some(Frame {
+            ts_ns: p.ts_ns,
+            linktype: p.linktype,
+            data,
+            orig_len,
+            input: self.index,
+        })
+    }
+
+    fn stop(&mut self, why: &str) {
+        let offset = self.reader.consumed() + self.pending_consume;
+        self.summary.warning = Some(format!(
+            "{}: {} at byte {} (after {} packets); the report covers what was read",
+            self.path.display(),
+            why,
+            offset,
+            self.summary.packets
+        ));
+        self.done = true;
+    }
+}
+
+/// Interprets one record: updates the per-file state for headers and
+/// interface descriptions, and returns the timestamp and link type of a
+/// packet without touching its bytes.
+fn classify(
+    block: &PcapBlockOwned<'_>,
+    summary: &mut InputSummary,
+    legacy_linktype: &mut LinkType,
+    legacy_nanos: &mut bool,
+    interfaces: &mut Vec<Interface>,
+    last_ts_ns: u64,
+) -> Step {
+    match block {
+        PcapBlockOwned::LegacyHeader(h) => {
+            *legacy_linktype = LinkType(h.network.0 as u32);
+            *legacy_nanos = h.is_nanosecond_precision();
+            summary.format = InputFormat::Pcap;
+            summary.linktypes.insert(legacy_linktype.to_string());
+            Step::Skip
+        }
+        PcapBlockOwned::Legacy(b) => {
+            let frac = if *legacy_nanos {
+                b.ts_usec as u64
+            } else {
+                b.ts_usec as u64 * 1_000
+            };
+            Step::Packet(Peeked {
+                ts_ns: (b.ts_sec as u64 * 1_000_000_000).saturating_add(frac),
+                linktype: *legacy_linktype,
+            })
+        }
+        PcapBlockOwned::NG(block) => match block {
+            Block::SectionHeader(_) => {
+                // Interface ids are per section.
+                summary.format = InputFormat::Pcapng;
+                interfaces.clear();
+                Step::Skip
+            }
+            Block::InterfaceDescription(idb) => {
+                let linktype = LinkType(idb.linktype.0 as u32);
+                summary.linktypes.insert(linktype.to_string());
+                interfaces.push(Interface {
+                    linktype,
+                    // An invalid if_tsresol falls back to the default (µs).
+                    units_per_sec: idb.ts_resolution().unwrap_or(1_000_000).max(1),
+                    offset_secs: idb.ts_offset(),
+                });
+                Step::Skip
+            }
+            Block::EnhancedPacket(epb) => match interfaces.get(epb.if_id as usize) {
+                Some(iface) => {
+                    let units = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
+                    Step::Packet(Peeked {
+                        ts_ns: units_to_ns(units, iface),
+                        linktype: iface.linktype,
+                    })
+                }
+                None => Step::Corrupt("packet for an undeclared interface"),
+            },
+            Block::SimplePacket(_) => match interfaces.first() {
+                // Simple packets carry no timestamp: keep the previous one.
+                Some(iface) => Step::Packet(Peeked {
+                    ts_ns: last_ts_ns,
+                    linktype: iface.linktype,
+                }),
+                None => Step::Corrupt("packet for an undeclared interface"),
+            },
+            _ => Step::Skip,
+        },
+    }
+}
+
+fn units_to_ns(units: u64, iface: &Interface) -> u64 {
+    let per = iface.units_per_sec as u128;
+    let ns = (units as u128 / per) * 1_000_000_000 + (units as u128 % per) * 1_000_000_000 / per;
+    let ns = ns as i128 + iface.offset_secs as i128 * 1_000_000_000;
+    ns.clamp(0, u64::MAX as i128) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pcapng_resolutions_convert_to_nanoseconds() {
+        let micro = Interface {
+            linktype: LinkType::ETHERNET,
+            units_per_sec: 1_000_000,
+            offset_secs: 0,
+        };
+        assert_eq!(units_to_ns(1_500_000, &micro), 1_500_000_000);
+        let nano = Interface {
+            units_per_sec: 1_000_000_000,
+            ..micro
+        };
+        assert_eq!(
+            units_to_ns(1_700_000_000_123_456_789, &nano),
+            1_700_000_000_123_456_789
+        );
+        let binary = Interface {
+            units_per_sec: 1 << 10,
+            offset_secs: 10,
+            ..micro
+        };
+        assert_eq!(units_to_ns(512, &binary), 10_500_000_000);
+        let max = Interface {
+            units_per_sec: 1,
+            offset_secs: i64::MAX,
+            ..micro
+        };
+        assert_eq!(units_to_ns(u64::MAX, &max), u64::MAX);
+    }
+}

@@ -1,0 +1,41 @@
+//! Several inputs merged into one stream in timestamp order, so a connection
+//! split across consecutive capture files continues as one connection.
+
+use super::{CaptureError, FileSource, Frame, InputSummary};
+use std::path::PathBuf;
+
+pub struct Inputs {
+    sources: Vec<FileSource>,
+}
+
+impl Inputs {
+    /// Opens every input first, so that a bad file is reported before any
+    /// work is done.
+    pub fn open(paths: &[PathBuf]) -> Result<Inputs, CaptureError> {
+        let sources = paths
+            .iter()
+            .enumerate()
+            .map(|(i, p)| FileSource::open(p, i))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Inputs { sources })
+    }
+
+    /// The earliest pending frame over all inputs (ties go to the input named
+    /// first), or `None` when every input is exhausted.
+    pub fn next_frame(&mut self) -> Option<Frame<'_>> {
+        let mut best: Option<(u64, usize)> = None;
+        for (i, source) in self.sources.iter_mut().enumerate() {
+            if let Some(ts) = source.peek() {
+                if best.is_none_or(|(b, _)| ts < b) {
+                    best = Some((ts, i));
+                }
+            }
+        }
+        let (_, i) = best?;
+        self.sources.get_mut(i)?.take()
+    }
+
+    pub fn summaries(&self) -> Vec<InputSummary> {
+        self.sources.iter().map(|s| s.summary().clone()).collect()
+    }
+}

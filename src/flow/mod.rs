@@ -1,0 +1,387 @@
+//! Flow: TCP segments in, connections and per-direction byte streams out.
+//!
+//! The table keys connections by their two endpoints and VLAN tags. Each
+//! connection owns a consumer (built by a [`ConsumerFactory`]) that receives
+//! each direction's in-order bytes, gap notices and end of stream; when the
+//! connection is over (closed and lingered, idle, evicted, end of capture)
+//! the factory gets its summary back with the consumer.
+//!
+//! Memory follows concurrency, not capture length: connections leave the
+//! table when closed or idle on capture time, and the table itself is
+//! bounded by `max_connections`.
+
+mod conn;
+mod reassembly;
+pub mod seq;
+
+pub use conn::{ConnRecord, Connection, EndpointState, RoleSource};
+pub use reassembly::{ReassemblyLimits, StreamCounters};
+
+use crate::decode::{Endpoint, TcpSegment};
+use conn::server_by_port;
+use rustc_hash::FxHashMap;
+use seq::SeqNum;
+use serde::Serialize;
+
+/// Which way bytes travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    ToServer = 0,
+    ToClient = 1,
+}
+
+impl Direction {
+    pub fn other(self) -> Direction {
+        match self {
+            Direction::ToServer => Direction::ToClient,
+            Direction::ToClient => Direction::ToServer,
+        }
+    }
+}
+
+/// Receives one connection's reassembled streams. Protocol parsers
+/// implement it.
+pub trait StreamConsumer {
+    /// In-order bytes of one direction, starting at stream offset `offset`.
+    fn data(&mut self, dir: Direction, offset: u64, bytes: &[u8]);
+    /// `len` bytes at `offset` were never seen; data resumes after them.
+    fn gap(&mut self, dir: Direction, offset: u64, len: u64);
+    /// No more bytes will come in this direction.
+    fn end(&mut self, dir: Direction);
+}
+
+/// Builds a consumer for each new connection and takes it back, with the
+/// connection's summary, when the connection is over.
+pub trait ConsumerFactory {
+    type Consumer: StreamConsumer;
+    fn open(&mut self, id: u64, client: &Endpoint, server: &Endpoint) -> Self::Consumer;
+    fn close(&mut self, record: ConnRecord, consumer: Self::Consumer);
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct FlowLimits {
+    /// A connection with no packet for this long (capture time) is over.
+    pub idle_timeout_ns: u64,
+    /// How long a closed connection stays to absorb its last ACKs and
+    /// retransmissions before it leaves the table.
+    pub close_linger_ns: u64,
+    /// Most connections tracked at once.
+    pub max_connections: usize,
+    pub reassembly: ReassemblyLimits,
+}
+
+impl Default for FlowLimits {
+    fn default() -> Self {
+        FlowLimits {
+            idle_timeout_ns: 300_000_000_000,
+            close_linger_ns: 5_000_000_000,
+            max_connections: 262_144,
+            reassembly: ReassemblyLimits::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct FlowStats {
+    pub connections: u64,
+    /// Connections ended by the idle timeout.
+    pub idle_timeouts: u64,
+    /// Connections evicted early because the table was full.
+    pub table_full_evictions: u64,
+    /// Most connections tracked at once.
+    pub peak_concurrent: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct FlowKey {
+    lo: Endpoint,
+    hi: Endpoint,
+    vlan: u64,
+}
+
+impl FlowKey {
+    fn of(seg: &TcpSegment<'_>) -> FlowKey {
+        let (lo, hi) = if seg.src <= seg.dst {
+            (seg.src, seg.dst)
+        } else {
+            (seg.dst, seg.src)
+        };
+        FlowKey {
+            lo,
+            hi,
+            vlan: seg.vlan,
+        }
+    }
+}
+
+/// How often (capture time) the table looks for idle and closed connections.
+const SWEEP_EVERY_NS: u64 = 1_000_000_000;
+
+pub struct FlowTable<F: ConsumerFactory> {
+    conns: FxHashMap<FlowKey, Connection<F::Consumer>>,
+    limits: FlowLimits,
+    factory: F,
+    next_id: u64,
+    now_ns: u64,
+    next_sweep_ns: u64,
+    stats: FlowStats,
+}
+
+impl<F: ConsumerFactory> FlowTable<F> {
+    pub fn new(limits: FlowLimits, factory: F) -> Self {
+        FlowTable {
+            conns: FxHashMap::default(),
+            limits,
+            factory,
+            next_id: 1,
+            now_ns: 0,
+            next_sweep_ns: 0,
+            stats: FlowStats::default(),
+        }
+    }
+
+    pub fn segment(&mut self, seg: &TcpSegment<'_>) {
+        self.now_ns = self.now_ns.max(seg.ts_ns);
+        if self.now_ns >= self.next_sweep_ns {
+            self.sweep();
+            self.next_sweep_ns = self.now_ns.saturating_add(SWEEP_EVERY_NS);
+        }
+        let key = FlowKey::of(seg);
+        let syn_only = seg.flags.syn() && !seg.flags.ack() && !seg.flags.rst();
+        if syn_only {
+            if let Some(old) = self.conns.get(&key) {
+                if is_new_incarnation(old, seg) {
+                    if let Some(old) = self.conns.remove(&key) {
+                        self.close(old);
+                    }
+                }
+            }
+        }
+        if !self.conns.contains_key(&key) {
+            if self.conns.len() >= self.limits.max_connections {
+                self.make_room();
+            }
+            let conn = self.open(seg);
+            self.conns.insert(key, conn);
+            self.stats.peak_concurrent = self.stats.peak_concurrent.max(self.conns.len() as u64);
+        }
+        let limits = self.limits.reassembly;
+        if let Some(conn) = self.conns.get_mut(&key) {
+            update(conn, seg, &limits);
+        }
+    }
+
+    fn open(&mut self, seg: &TcpSegment<'_>) -> Connection<F::Consumer> {
+        let (client, server, roles) = if seg.flags.syn() && !seg.flags.ack() {
+            (seg.src, seg.dst, RoleSource::Handshake)
+        } else if seg.flags.syn() {
+            (seg.dst, seg.src, RoleSource::Handshake)
+        } else if server_by_port(&seg.src, &seg.dst) {
+            (seg.dst, seg.src, RoleSource::Port)
+        } else {
+            (seg.src, seg.dst, RoleSource::Port)
+        };
+        let id = self.next_id;
+        self.next_id += 1;
+        self.stats.connections += 1;
+        let consumer = self.factory.open(id, &client, &server);
+        Connection::new(id, client, server, seg.vlan, roles, seg.ts_ns, consumer)
+    }
+
+    /// Ends connections closed for longer than the linger time or idle for
+    /// longer than the idle timeout.
+    fn sweep(&mut self) {
+        let now = self.now_ns;
+        let limits = self.limits;
+        let mut done: Vec<FlowKey> = Vec::new();
+        for (key, c) in &self.conns {
+            let closed = c
+                .closed_ns
+                .is_some_and(|t| now.saturating_sub(t) >= limits.close_linger_ns);
+            let idle = now.saturating_sub(c.last_ns) >= limits.idle_timeout_ns;
+            if closed || idle {
+                done.push(*key);
+            }
+            if idle && !closed {
+                self.stats.idle_timeouts += 1;
+            }
+        }
+        self.close_keys(done);
+    }
+
+    /// The table is full: end the least recently active eighth.
+    fn make_room(&mut self) {
+        let mut by_age: Vec<(u64, u64, FlowKey)> = self
+            .conns
+            .iter()
+            .map(|(k, c)| (c.closed_ns.map_or(1, |_| 0), c.last_ns, *k))
+            .collect();
+        by_age.sort_unstable_by_key(|(closed, last, k)| (*closed, *last, k.lo, k.hi));
+        let n = (by_age.len() / 8).max(1);
+        self.stats.table_full_evictions += n as u64;
+        self.close_keys(by_age.into_iter().take(n).map(|(_, _, k)| k).collect());
+    }
+
+    /// Closes the given connections in id order (deterministic output).
+    fn close_keys(&mut self, keys: Vec<FlowKey>) {
+        let mut conns: Vec<_> = keys.iter().filter_map(|k| self.conns.remove(k)).collect();
+        conns.sort_unstable_by_key(|c| c.id);
+        for c in conns {
+            self.close(c);
+        }
+    }
+
+    fn close(&mut self, mut conn: Connection<F::Consumer>) {
+        for dir in [Direction::ToServer, Direction::ToClient] {
+            let peer_ack = conn.halves[dir.other() as usize].last_ack;
+            let Connection {
+                halves, consumer, ..
+            } = &mut conn;
+            halves[dir as usize].stream.finish(dir, peer_ack, consumer);
+        }
+        for dir in [Direction::ToServer, Direction::ToClient] {
+            if conn.counters(dir).gaps > 0 {
+                conn.mark(dir, b'G');
+            }
+        }
+        let record = conn.record();
+        self.factory.close(record, conn.consumer);
+    }
+
+    /// End of input: every connection still open is over.
+    pub fn finish(mut self) -> (F, FlowStats) {
+        let keys: Vec<FlowKey> = self.conns.keys().copied().collect();
+        self.close_keys(keys);
+        (self.factory, self.stats)
+    }
+
+    pub fn factory(&self) -> &F {
+        &self.factory
+    }
+
+    pub fn open_connections(&self) -> usize {
+        self.conns.len()
+    }
+}
+
+/// A SYN on a known 4-tuple starts a new connection when the old one is over
+/// (closed or reset) or the SYN carries another initial sequence number than
+/// the one the old connection started with (port reuse). A SYN with the same
+/// number is a retransmission.
+fn is_new_incarnation<C>(old: &Connection<C>, seg: &TcpSegment<'_>) -> bool {
+    let dir = old.direction_of(&seg.src);
+    let half = &old.halves[dir as usize];
+    let seq = SeqNum(seg.seq);
+    match half.isn {
+        Some(isn) => isn != seq,
+        // No SYN from this side yet. The peer's ACK tells: a SYN-ACK seen
+        // first (capture reordering) acknowledges exactly this SYN.
+        None => {
+            old.closed_ns.is_some()
+                || old.halves[dir.other() as usize]
+                    .last_ack
+                    .is_some_and(|a| a != seq.add(1))
+        }
+    }
+}
+
+/// Applies one segment to its connection: endpoint states, history,
+/// reassembly.
+fn update<C: StreamConsumer>(
+    conn: &mut Connection<C>,
+    seg: &TcpSegment<'_>,
+    limits: &ReassemblyLimits,
+) {
+    use EndpointState::*;
+    let dir = conn.direction_of(&seg.src);
+    let d = dir as usize;
+    let o = dir.other() as usize;
+    conn.last_ns = conn.last_ns.max(seg.ts_ns);
+    conn.halves[d].packets += 1;
+    let flags = seg.flags;
+    let seq = SeqNum(seg.seq);
+
+    if flags.rst() {
+        conn.mark(dir, b'R');
+        conn.halves[d].state = Reset;
+        conn.closed_ns.get_or_insert(seg.ts_ns);
+        return;
+    }
+    if flags.syn() {
+        if flags.fin() {
+            conn.mark(dir, b'Q');
+        }
+        conn.mark(dir, if flags.ack() { b'H' } else { b'S' });
+        let half = &mut conn.halves[d];
+        if half.isn.is_none() {
+            half.isn = Some(seq);
+            half.stream.syn(seq);
+        }
+        if half.state == Inactive {
+            half.state = if flags.ack() { SynAckSent } else { SynSent };
+        }
+    } else if conn.halves[d].state == Inactive {
+        conn.halves[d].state = Partial;
+    }
+    if flags.ack() {
+        let ack = SeqNum(seg.ack);
+        conn.halves[d].last_ack = Some(ack);
+        if !flags.syn() {
+            // The handshake's third step establishes both sides.
+            if matches!(conn.halves[d].state, SynSent | Partial)
+                && matches!(conn.halves[o].state, SynAckSent | Established)
+            {
+                conn.halves[d].state = Established;
+                conn.halves[o].state = Established;
+            }
+            if seg.payload.is_empty() && !flags.fin() {
+                conn.mark(dir, b'A');
+            }
+        }
+        let Connection {
+            halves, consumer, ..
+        } = conn;
+        halves[o].stream.acked(dir.other(), ack, consumer);
+    }
+
+    let data_seq = if flags.syn() { seq.add(1) } else { seq };
+    if !seg.payload.is_empty() || seg.payload_missing > 0 {
+        let before = *conn.counters(dir);
+        {
+            let Connection {
+                halves, consumer, ..
+            } = &mut *conn;
+            halves[d].stream.segment(
+                dir,
+                limits,
+                data_seq,
+                seg.payload,
+                seg.payload_missing,
+                consumer,
+            );
+        }
+        let after = *conn.counters(dir);
+        conn.mark(dir, b'D');
+        if after.retransmitted > before.retransmitted {
+            conn.mark(dir, b'T');
+        }
+        if after.overlap_conflicts > before.overlap_conflicts {
+            conn.mark(dir, b'I');
+        }
+    }
+    if flags.fin() {
+        conn.mark(dir, b'F');
+        let half = &mut conn.halves[d];
+        if half.state != Reset {
+            half.state = Closed;
+        }
+        let fin_seq = data_seq.add(seg.payload.len() as u32 + seg.payload_missing);
+        let Connection {
+            halves, consumer, ..
+        } = &mut *conn;
+        halves[d].stream.fin(dir, fin_seq, consumer);
+        if conn.halves[o].state == Closed {
+            conn.closed_ns.get_or_insert(seg.ts_ns);
+        }
+    }
+}

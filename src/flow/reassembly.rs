@@ -1,0 +1,374 @@
+//! One direction of a TCP connection turned back into a byte stream.
+//!
+//! Invariants:
+//! - `next` is the sequence number of the next byte to deliver and `offset`
+//!   its position in the stream: everything before it was delivered once,
+//!   as data or as a gap notice, in order.
+//! - `pending` holds out-of-order chunks, sorted by stream offset, never
+//!   overlapping each other and all starting after `offset`. Their bytes
+//!   arrived first, so they win over any later copy (first data wins).
+//! - `pending_bytes` ≤ `max_pending_bytes` and `pending.len()` ≤
+//!   `max_pending_chunks`: when a new chunk would break a bound, the hole in
+//!   front of the first chunk is skipped (reported as a gap, counted as missed
+//!   bytes) and delivery goes on.
+//!
+//! In-order segments with nothing pending are delivered straight from the
+//! frame, without a copy: that is the common case.
+
+use super::seq::SeqNum;
+use super::{Direction, StreamConsumer};
+
+/// Bytes of already-delivered data kept to compare retransmissions against.
+const TAIL_BYTES: usize = 4096;
+/// Segments further than this ahead of the next expected byte are not from
+/// this stream (or are hopelessly far): dropped and counted.
+const MAX_AHEAD: i32 = 1 << 30;
+
+#[derive(Debug, Clone, Copy)]
+pub struct ReassemblyLimits {
+    pub max_pending_bytes: usize,
+    pub max_pending_chunks: usize,
+}
+
+impl Default for ReassemblyLimits {
+    fn default() -> Self {
+        ReassemblyLimits {
+            max_pending_bytes: 1 << 20,
+            max_pending_chunks: 512,
+        }
+    }
+}
+
+/// Counters of one direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamCounters {
+    /// Unique payload bytes delivered.
+    pub bytes: u64,
+    /// Bytes never seen (holes skipped, payload cut by the snaplen, data the
+    /// peer acknowledged that the capture missed).
+    pub missed: u64,
+    /// Payload bytes that repeated bytes already seen.
+    pub retransmitted: u64,
+    /// Segments that repeated already-seen bytes with different content.
+    pub overlap_conflicts: u64,
+    /// Gap notices sent to the consumer.
+    pub gaps: u64,
+    /// Times the out-of-order bound tripped.
+    pub pending_overflows: u64,
+    /// Segments dropped as far outside the stream.
+    pub out_of_window: u64,
+}
+
+#[derive(Debug)]
+struct Chunk {
+    start: u64,
+    data: Vec<u8>,
+}
+
+impl Chunk {
+    fn end(&self) -> u64 {
+        self.start + self.data.len() as u64
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct HalfStream {
+    next: Option<SeqNum>,
+    offset: u64,
+    pending: Vec<Chunk>,
+    pending_bytes: usize,
+    /// Ring of the last `TAIL_BYTES` delivered bytes, by stream offset.
+    tail: Vec<u8>,
+    /// Stream offset from which `tail` holds real bytes (gaps invalidate).
+    tail_from: u64,
+    fin: Option<SeqNum>,
+    ended: bool,
+    pub counters: StreamCounters,
+}
+
+impl HalfStream {
+    /// Stream offset of the next byte to deliver.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    /// A SYN: the stream starts after it. A retransmitted SYN with the same
+    /// number changes nothing.
+    pub fn syn(&mut self, isn: SeqNum) {
+        if self.next.is_none() {
+            self.next = Some(isn.add(1));
+        }
+    }
+
+    /// A FIN at `seq` (the sequence number after the segment's payload).
+    pub fn fin<C: StreamConsumer>(&mut self, dir: Direction, seq: SeqNum, c: &mut C) {
+        if self.fin.is_none() {
+            self.fin = Some(seq);
+        }
+        self.end_if_complete(dir, c);
+    }
+
+    /// One segment's payload; `missing` more bytes followed it on the wire
+    /// but were cut by the snaplen.
+    pub fn segment<C: StreamConsumer>(
+        &mut self,
+        dir: Direction,
+        limits: &ReassemblyLimits,
+        seq: SeqNum,
+        data: &[u8],
+        missing: u32,
+        c: &mut C,
+    ) {
+        if self.ended || (data.is_empty() && missing == 0) {
+            return;
+        }
+        // A stream seen from its middle starts at its first segment.
+        let next = *self.next.get_or_insert(seq);
+        let rel = seq.since(next);
+        if rel > MAX_AHEAD || rel == i32::MIN {
+            self.counters.out_of_window += 1;
+            return;
+        }
+        let start = self.offset as i64 + rel as i64;
+        if start < 0 {
+            // Before the stream's first byte: a stale segment.
+            self.counters.out_of_window += 1;
+            return;
+        }
+        let start = start as u64;
+        if rel == 0 && self.pending.is_empty() {
+            self.deliver(dir, data, c);
+            self.deliver_gap(dir, missing as u64, c);
+        } else {
+            // A payload tail cut by the snaplen stays a hole here: it is
+            // skipped once the peer's ACK, the bound or the end proves it lost.
+            self.insert(dir, start, data, limits, c);
+            self.drain(dir, c);
+        }
+        self.end_if_complete(dir, c);
+    }
+
+    /// The peer acknowledged everything before `ack`: a hole before that
+    /// point was lost by the capture, not by the network.
+    pub fn acked<C: StreamConsumer>(&mut self, dir: Direction, ack: SeqNum, c: &mut C) {
+        let Some(next) = self.next else { return };
+        let Some(first) = self.pending.first() else {
+            return;
+        };
+        let acked_to = self.offset as i64 + ack.since(next) as i64;
+        if acked_to > first.start as i64 {
+            self.skip_to_first(dir, c);
+            self.drain(dir, c);
+            self.end_if_complete(dir, c);
+        }
+    }
+
+    /// The connection is over (FIN/RST seen both ways, idle timeout, end of
+    /// capture): skip every remaining hole, deliver what waits, count data
+    /// the peer acknowledged but the capture never saw, and end the stream.
+    pub fn finish<C: StreamConsumer>(
+        &mut self,
+        dir: Direction,
+        peer_ack: Option<SeqNum>,
+        c: &mut C,
+    ) {
+        if self.ended {
+            return;
+        }
+        while !self.pending.is_empty() {
+            self.skip_to_first(dir, c);
+            self.drain(dir, c);
+        }
+        if let (Some(next), Some(ack)) = (self.next, peer_ack) {
+            // The FIN itself takes one sequence number.
+            let end = match self.fin {
+                Some(f) if ack == f.add(1) => f,
+                _ => ack,
+            };
+            if let Some(lost) = next.distance_to(end) {
+                if lost > 0 && lost < MAX_AHEAD as u32 {
+                    self.deliver_gap(dir, lost as u64, c);
+                }
+            }
+        }
+        self.ended = true;
+        c.end(dir);
+    }
+
+    fn end_if_complete<C: StreamConsumer>(&mut self, dir: Direction, c: &mut C) {
+        if let (Some(fin), Some(next)) = (self.fin, self.next) {
+            if !self.ended && self.pending.is_empty() && !fin.is_after(next) {
+                self.ended = true;
+                c.end(dir);
+            }
+        }
+    }
+
+    /// Inserts `data` at stream offset `start`, keeping only the bytes no
+    /// earlier copy covered; compares the overlaps.
+    fn insert<C: StreamConsumer>(
+        &mut self,
+        dir: Direction,
+        start: u64,
+        data: &[u8],
+        limits: &ReassemblyLimits,
+        c: &mut C,
+    ) {
+        let end = start + data.len() as u64;
+        let mut conflict = false;
+        let mut repeated = 0u64;
+        // Part already delivered.
+        let mut from = start;
+        if from < self.offset {
+            let upto = end.min(self.offset);
+            repeated += upto - from;
+            conflict |= self.differs_from_tail(from, &data[..(upto - start) as usize]);
+            from = upto;
+        }
+        // Pieces not covered by pending chunks.
+        let mut fresh: Vec<(u64, u64)> = Vec::new();
+        for chunk in &self.pending {
+            if from >= end {
+                break;
+            }
+            if chunk.end() <= from {
+                continue;
+            }
+            if chunk.start >= end {
+                break;
+            }
+            if chunk.start > from {
+                fresh.push((from, chunk.start));
+            }
+            let o_start = from.max(chunk.start);
+            let o_end = end.min(chunk.end());
+            let ours = &data[(o_start - start) as usize..(o_end - start) as usize];
+            let theirs =
+                &chunk.data[(o_start - chunk.start) as usize..(o_end - chunk.start) as usize];
+            conflict |= ours != theirs;
+            repeated += o_end - o_start;
+            from = o_end;
+        }
+        if from < end {
+            fresh.push((from, end));
+        }
+        self.counters.retransmitted += repeated;
+        if conflict {
+            self.counters.overlap_conflicts += 1;
+        }
+        for (s, e) in fresh {
+            let bytes = &data[(s - start) as usize..(e - start) as usize];
+            while !self.pending.is_empty()
+                && (self.pending_bytes + bytes.len() > limits.max_pending_bytes
+                    || self.pending.len() >= limits.max_pending_chunks)
+                && self.pending.first().is_some_and(|f| f.start > self.offset)
+                && s > self.offset
+            {
+                self.counters.pending_overflows += 1;
+                self.skip_to_first(dir, c);
+                self.drain(dir, c);
+            }
+            if s <= self.offset && self.pending.is_empty() {
+                // The hole closed while making room: deliver directly.
+                let skip = (self.offset - s) as usize;
+                if let Some(rest) = bytes.get(skip..) {
+                    self.deliver(dir, rest, c);
+                }
+                continue;
+            }
+            let at = self.pending.partition_point(|ch| ch.start < s);
+            self.pending_bytes += bytes.len();
+            self.pending.insert(
+                at,
+                Chunk {
+                    start: s,
+                    data: bytes.to_vec(),
+                },
+            );
+        }
+    }
+
+    /// Delivers pending chunks that continue the stream.
+    fn drain<C: StreamConsumer>(&mut self, dir: Direction, c: &mut C) {
+        while self
+            .pending
+            .first()
+            .is_some_and(|ch| ch.start <= self.offset)
+        {
+            let chunk = self.pending.remove(0);
+            self.pending_bytes -= chunk.data.len();
+            if chunk.end() > self.offset {
+                let skip = (self.offset - chunk.start) as usize;
+                self.deliver(dir, &chunk.data[skip..], c);
+            }
+        }
+    }
+
+    /// Declares the hole before the first pending chunk lost.
+    fn skip_to_first<C: StreamConsumer>(&mut self, dir: Direction, c: &mut C) {
+        if let Some(first) = self.pending.first() {
+            let hole = first.start.saturating_sub(self.offset);
+            self.deliver_gap(dir, hole, c);
+        }
+    }
+
+    fn deliver<C: StreamConsumer>(&mut self, dir: Direction, data: &[u8], c: &mut C) {
+        if data.is_empty() {
+            return;
+        }
+        c.data(dir, self.offset, data);
+        self.remember(data);
+        self.advance(data.len() as u64);
+        self.counters.bytes += data.len() as u64;
+    }
+
+    fn deliver_gap<C: StreamConsumer>(&mut self, dir: Direction, len: u64, c: &mut C) {
+        if len == 0 {
+            return;
+        }
+        c.gap(dir, self.offset, len);
+        self.advance(len);
+        self.tail_from = self.offset;
+        self.counters.missed += len;
+        self.counters.gaps += 1;
+    }
+
+    fn advance(&mut self, len: u64) {
+        self.offset += len;
+        if let Some(next) = self.next.as_mut() {
+            *next = next.add(len as u32);
+        }
+    }
+
+    /// Keeps the last `TAIL_BYTES` delivered bytes (ring indexed by offset).
+    fn remember(&mut self, data: &[u8]) {
+        if self.tail.is_empty() {
+            self.tail = vec![0; TAIL_BYTES];
+        }
+        let keep = &data[data.len().saturating_sub(TAIL_BYTES)..];
+        let pos = (self.offset + (data.len() - keep.len()) as u64) as usize % TAIL_BYTES;
+        let first = (TAIL_BYTES - pos).min(keep.len());
+        self.tail[pos..pos + first].copy_from_slice(&keep[..first]);
+        self.tail[..keep.len() - first].copy_from_slice(&keep[first..]);
+    }
+
+    /// Whether `data`, a repeat of delivered bytes starting at `from`,
+    /// differs from what was delivered (as far as the tail remembers).
+    fn differs_from_tail(&self, from: u64, data: &[u8]) -> bool {
+        let oldest = self
+            .offset
+            .saturating_sub(TAIL_BYTES as u64)
+            .max(self.tail_from);
+        if self.tail.is_empty() {
+            return false;
+        }
+        data.iter().enumerate().any(|(i, b)| {
+            let at = from + i as u64;
+            at >= oldest && self.tail[(at % TAIL_BYTES as u64) as usize] != *b
+        })
+    }
+}

@@ -1,0 +1,19 @@
+//! sessmap: rebuild the TCP connections of a packet capture and map them to
+//! application sessions.
+//!
+//! The pipeline, one module per stage, data flowing left to right:
+//!
+//! ```text
+//! capture ──► decode ──► flow ──► proto ──► correlate ──► report
+//! ```
+//!
+//! [`analyze::analyze_files`] wires it for files; `main` only parses the
+//! command line and picks the exit code.
+
+pub mod analyze;
+pub mod capture;
+pub mod correlate;
+pub mod decode;
+pub mod flow;
+pub mod proto;
+pub mod report;

@@ -1,0 +1,26 @@
+//! Report: one model ([`Report`]), one renderer per output format.
+//! Renderers only write; they never decide anything about the capture.
+
+mod json;
+mod model;
+mod table;
+mod time;
+
+pub use model::{ConnectionReport, HostReport, PerSide, Report, Stats, SCHEMA};
+pub use time::rfc3339;
+
+use std::io::{self, Write};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+/// Writes `report` in `format`.
+pub fn render(report: &Report, format: Format, out: &mut dyn Write) -> io::Result<()> {
+    match format {
+        Format::Table => table::render(report, out),
+        Format::Json => json::render(report, out),
+    }
+}
