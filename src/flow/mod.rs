@@ -62,8 +62,8 @@ pub trait ConsumerFactory {
 pub struct FlowLimits {
     /// A connection with no packet for this long (capture time) is over.
     pub idle_timeout_ns: u64,
-    /// How long a closed connection stays to absorb its last ACKs and
-    /// retransmissions before it leaves the table.
+    /// How long a closed connection stays after its last packet, to absorb
+    /// late ACKs and retransmissions, before it leaves the table.
     pub close_linger_ns: u64,
     /// Most connections tracked at once.
     pub max_connections: usize,
@@ -123,6 +123,7 @@ pub struct FlowTable<F: ConsumerFactory> {
     factory: F,
     next_id: u64,
     now_ns: u64,
+    last_ts_ns: u64,
     next_sweep_ns: u64,
     stats: FlowStats,
 }
@@ -135,13 +136,18 @@ impl<F: ConsumerFactory> FlowTable<F> {
             factory,
             next_id: 1,
             now_ns: 0,
+            last_ts_ns: 0,
             next_sweep_ns: 0,
             stats: FlowStats::default(),
         }
     }
 
     pub fn segment(&mut self, seg: &TcpSegment<'_>) {
-        self.now_ns = self.now_ns.max(seg.ts_ns);
+        // The clock that expires connections follows capture time, but a
+        // single frame with a wild timestamp must not expire every
+        // connection: it advances only to the older of the last two frames.
+        self.now_ns = self.now_ns.max(seg.ts_ns.min(self.last_ts_ns));
+        self.last_ts_ns = seg.ts_ns;
         if self.now_ns >= self.next_sweep_ns {
             self.sweep();
             self.next_sweep_ns = self.now_ns.saturating_add(SWEEP_EVERY_NS);
@@ -195,10 +201,11 @@ impl<F: ConsumerFactory> FlowTable<F> {
         let limits = self.limits;
         let mut done: Vec<FlowKey> = Vec::new();
         for (key, c) in &self.conns {
-            let closed = c
-                .closed_ns
-                .is_some_and(|t| now.saturating_sub(t) >= limits.close_linger_ns);
-            let idle = now.saturating_sub(c.last_ns) >= limits.idle_timeout_ns;
+            // A closed connection stays while its last packets (FIN
+            // retransmissions, keep-alive probes) still trickle in.
+            let quiet = now.saturating_sub(c.last_ns);
+            let closed = c.closed_ns.is_some() && quiet >= limits.close_linger_ns;
+            let idle = quiet >= limits.idle_timeout_ns;
             if closed || idle {
                 done.push(*key);
             }

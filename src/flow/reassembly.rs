@@ -20,9 +20,10 @@ use super::{Direction, StreamConsumer};
 
 /// Bytes of already-delivered data kept to compare retransmissions against.
 const TAIL_BYTES: usize = 4096;
-/// Segments further than this ahead of the next expected byte are not from
-/// this stream (or are hopelessly far): dropped and counted.
-const MAX_AHEAD: i32 = 1 << 30;
+/// Segments further ahead than this are ambiguous (half the sequence space):
+/// dropped and counted. Anything closer is kept: trimmed captures of huge
+/// transfers jump by gigabytes, and the peer's ACKs confirm the jump.
+const MAX_AHEAD: i32 = i32::MAX;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ReassemblyLimits {
@@ -129,7 +130,7 @@ impl HalfStream {
         // A stream seen from its middle starts at its first segment.
         let next = *self.next.get_or_insert(seq);
         let rel = seq.since(next);
-        if rel > MAX_AHEAD || rel == i32::MIN {
+        if rel == i32::MIN || rel > MAX_AHEAD {
             self.counters.out_of_window += 1;
             return;
         }
