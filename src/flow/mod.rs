@@ -392,3 +392,6 @@ fn update<C: StreamConsumer>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

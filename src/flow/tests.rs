@@ -1,0 +1,360 @@
+//! Reassembly and connection-state tests in wire terms: segments as
+//! (sequence number, bytes), fed in every order where order must not matter.
+
+use super::reassembly::{HalfStream, ReassemblyLimits};
+use super::seq::SeqNum;
+use super::*;
+use crate::decode::{Endpoint, TcpFlags, TcpSegment};
+
+/// Records what reassembly delivers: the stream with gaps as `None` bytes.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Recorder {
+    stream: [Vec<Option<u8>>; 2],
+    ended: [bool; 2],
+}
+
+impl StreamConsumer for Recorder {
+    fn data(&mut self, dir: Direction, offset: u64, bytes: &[u8]) {
+        let s = &mut self.stream[dir as usize];
+        assert_eq!(offset, s.len() as u64, "data must continue the stream");
+        assert!(!self.ended[dir as usize], "data after end");
+        s.extend(bytes.iter().map(|b| Some(*b)));
+    }
+    fn gap(&mut self, dir: Direction, offset: u64, len: u64) {
+        let s = &mut self.stream[dir as usize];
+        assert_eq!(offset, s.len() as u64, "gap must continue the stream");
+        s.extend(std::iter::repeat_n(None, len as usize));
+    }
+    fn end(&mut self, dir: Direction) {
+        assert!(!self.ended[dir as usize], "ended twice");
+        self.ended[dir as usize] = true;
+    }
+}
+
+impl Recorder {
+    fn text(&self) -> String {
+        self.stream[0]
+            .iter()
+            .map(|b| b.map_or('_', |b| b as char))
+            .collect()
+    }
+}
+
+const D: Direction = Direction::ToServer;
+
+/// Feeds `segments` (seq, bytes) after a SYN at `isn`, then finishes.
+fn run(isn: Option<u32>, segments: &[(u32, &[u8])], limits: ReassemblyLimits) -> (Recorder, HalfStream) {
+    let mut h = HalfStream::default();
+    let mut r = Recorder::default();
+    if let Some(isn) = isn {
+        h.syn(SeqNum(isn));
+    }
+    for (seq, bytes) in segments {
+        h.segment(D, &limits, SeqNum(*seq), bytes, 0, &mut r);
+    }
+    h.finish(D, None, &mut r);
+    (r, h)
+}
+
+fn permutations<T: Clone>(items: &[T]) -> Vec<Vec<T>> {
+    if items.len() <= 1 {
+        return vec![items.to_vec()];
+    }
+    let mut out = Vec::new();
+    for i in 0..items.len() {
+        let mut rest = items.to_vec();
+        let first = rest.remove(i);
+        for mut p in permutations(&rest) {
+            p.insert(0, first.clone());
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn every_order_gives_the_same_stream() {
+    let segs: Vec<(u32, &[u8])> = vec![(101, b"GET "), (105, b"/ HT"), (109, b"TP/1"), (113, b".1\r\n")];
+    for order in permutations(&segs) {
+        let (r, h) = run(Some(100), &order, ReassemblyLimits::default());
+        assert_eq!(r.text(), "GET / HTTP/1.1\r\n", "order {order:?}");
+        assert_eq!(h.counters.bytes, 16);
+        assert_eq!(h.counters.missed, 0);
+        assert_eq!(h.counters.retransmitted, 0);
+        assert!(r.ended[0]);
+    }
+}
+
+#[test]
+fn retransmissions_are_counted_not_repeated() {
+    let segs: Vec<(u32, &[u8])> = vec![(1, b"abcd"), (5, b"efgh"), (1, b"abcd"), (3, b"cdef"), (9, b"ij")];
+    for order in permutations(&segs) {
+        let (r, h) = run(Some(0), &order, ReassemblyLimits::default());
+        assert_eq!(r.text(), "abcdefghij", "order {order:?}");
+        assert_eq!(h.counters.bytes, 10);
+        // Whatever the order, 8 bytes arrived a second time.
+        assert_eq!(h.counters.retransmitted, 8, "order {order:?}");
+        assert_eq!(h.counters.overlap_conflicts, 0);
+    }
+}
+
+#[test]
+fn conflicting_overlap_keeps_the_first_data_and_is_counted() {
+    // In order: the retransmission differs from what was delivered.
+    let (r, h) = run(Some(0), &[(1, b"abcd"), (1, b"XXcd"), (5, b"ef")], ReassemblyLimits::default());
+    assert_eq!(r.text(), "abcdef");
+    assert_eq!(h.counters.overlap_conflicts, 1);
+    // Out of order: the later segment overlaps a buffered one.
+    let (r, h) = run(Some(0), &[(3, b"cdef"), (4, b"XY"), (1, b"ab")], ReassemblyLimits::default());
+    assert_eq!(r.text(), "abcdef");
+    assert_eq!(h.counters.overlap_conflicts, 1);
+    // A segment spanning a buffered chunk: the chunk's bytes win.
+    let (r, h) = run(Some(0), &[(3, b"CD"), (1, b"abcdef")], ReassemblyLimits::default());
+    assert_eq!(r.text(), "abCDef");
+    assert_eq!(h.counters.overlap_conflicts, 1);
+    assert_eq!(h.counters.retransmitted, 2);
+}
+
+#[test]
+fn sequence_numbers_wrap() {
+    let isn = u32::MAX - 5;
+    let segs: Vec<(u32, &[u8])> = vec![(isn.wrapping_add(1), b"abcd"), (isn.wrapping_add(5), b"efgh"), (isn.wrapping_add(9), b"ijkl")];
+    assert_eq!(segs[2].0, 3);
+    for order in permutations(&segs) {
+        let (r, h) = run(Some(isn), &order, ReassemblyLimits::default());
+        assert_eq!(r.text(), "abcdefghijkl", "order {order:?}");
+        assert_eq!(h.counters.missed, 0);
+    }
+}
+
+#[test]
+fn mid_stream_start_begins_at_the_first_segment() {
+    let (r, h) = run(None, &[(5000, b"HTTP/1.1 200 OK\r\n"), (5017, b"\r\n")], ReassemblyLimits::default());
+    assert_eq!(r.text(), "HTTP/1.1 200 OK\r\n\r\n");
+    assert_eq!(h.counters.bytes, 19);
+}
+
+#[test]
+fn a_lost_segment_becomes_a_gap_at_the_end() {
+    let segs: Vec<(u32, &[u8])> = vec![(1, b"ab"), (5, b"ef"), (7, b"gh")];
+    for order in permutations(&segs) {
+        let (r, h) = run(Some(0), &order, ReassemblyLimits::default());
+        assert_eq!(r.text(), "ab__efgh", "order {order:?}");
+        assert_eq!(h.counters.missed, 2);
+        assert_eq!(h.counters.gaps, 1);
+    }
+}
+
+#[test]
+fn the_peer_ack_past_a_hole_skips_it_at_once() {
+    let mut h = HalfStream::default();
+    let mut r = Recorder::default();
+    h.syn(SeqNum(0));
+    let limits = ReassemblyLimits::default();
+    h.segment(D, &limits, SeqNum(1), b"ab", 0, &mut r);
+    h.segment(D, &limits, SeqNum(5), b"ef", 0, &mut r);
+    assert_eq!(r.text(), "ab");
+    // The receiver acknowledged byte 7: it had bytes 3-4, the capture did not.
+    h.acked(D, SeqNum(7), &mut r);
+    assert_eq!(r.text(), "ab__ef");
+    assert_eq!(h.counters.missed, 2);
+}
+
+#[test]
+fn the_out_of_order_bound_skips_the_hole() {
+    let limits = ReassemblyLimits {
+        max_pending_bytes: 4,
+        max_pending_chunks: 8,
+    };
+    // Byte 2 ('b') is lost; 'c'..'h' wait; at the bound the hole is skipped.
+    let (r, h) = run(Some(0), &[(1, b"a"), (3, b"cd"), (5, b"ef"), (7, b"gh")], limits);
+    assert_eq!(r.text(), "a_cdefgh");
+    assert_eq!(h.counters.pending_overflows, 1);
+    assert_eq!(h.counters.missed, 1);
+}
+
+#[test]
+fn fin_ends_the_stream_once_the_data_before_it_is_in() {
+    let mut h = HalfStream::default();
+    let mut r = Recorder::default();
+    let limits = ReassemblyLimits::default();
+    h.syn(SeqNum(0));
+    h.segment(D, &limits, SeqNum(3), b"cd", 0, &mut r);
+    h.fin(D, SeqNum(5), &mut r);
+    assert!(!r.ended[0], "a hole before the FIN keeps the stream open");
+    h.segment(D, &limits, SeqNum(1), b"ab", 0, &mut r);
+    assert!(r.ended[0]);
+    assert_eq!(r.text(), "abcd");
+}
+
+#[test]
+fn snaplen_cut_payload_is_a_gap() {
+    let mut h = HalfStream::default();
+    let mut r = Recorder::default();
+    let limits = ReassemblyLimits::default();
+    h.syn(SeqNum(0));
+    h.segment(D, &limits, SeqNum(1), b"ab", 3, &mut r);
+    h.segment(D, &limits, SeqNum(6), b"fg", 0, &mut r);
+    assert_eq!(r.text(), "ab___fg");
+    assert_eq!(h.counters.missed, 3);
+}
+
+#[test]
+fn tail_loss_acknowledged_by_the_peer_is_missed() {
+    let mut h = HalfStream::default();
+    let mut r = Recorder::default();
+    h.syn(SeqNum(0));
+    h.segment(D, &ReassemblyLimits::default(), SeqNum(1), b"ab", 0, &mut r);
+    h.finish(D, Some(SeqNum(11)), &mut r);
+    assert_eq!(h.counters.missed, 8);
+    assert_eq!(r.text(), "ab________");
+}
+
+// ---- connections through the table ----
+
+#[derive(Default)]
+struct Collect {
+    done: Vec<(ConnRecord, Recorder)>,
+}
+
+impl ConsumerFactory for Collect {
+    type Consumer = Recorder;
+    fn open(&mut self, _: u64, _: &Endpoint, _: &Endpoint) -> Recorder {
+        Recorder::default()
+    }
+    fn close(&mut self, record: ConnRecord, consumer: Recorder) {
+        self.done.push((record, consumer));
+    }
+}
+
+fn ep(s: &str) -> Endpoint {
+    let sa: std::net::SocketAddr = s.parse().unwrap();
+    Endpoint {
+        ip: sa.ip(),
+        port: sa.port(),
+    }
+}
+
+const C: &str = "10.0.0.1:40000";
+const S: &str = "10.0.0.2:80";
+const SYN: u8 = TcpFlags::SYN;
+const ACK: u8 = TcpFlags::ACK;
+const FIN: u8 = TcpFlags::FIN;
+const RST: u8 = TcpFlags::RST;
+
+/// (ts seconds, from, to, flags, seq, ack, payload)
+type Pkt = (u64, &'static str, &'static str, u8, u32, u32, &'static [u8]);
+
+fn table(pkts: &[Pkt]) -> Vec<(ConnRecord, Recorder)> {
+    let mut t = FlowTable::new(FlowLimits::default(), Collect::default());
+    for (ts, from, to, flags, seq, ack, payload) in pkts {
+        t.segment(&TcpSegment {
+            ts_ns: ts * 1_000_000_000,
+            src: ep(from),
+            dst: ep(to),
+            vlan: 0,
+            seq: *seq,
+            ack: *ack,
+            flags: TcpFlags(*flags),
+            window: 1000,
+            payload,
+            payload_missing: 0,
+        });
+    }
+    let (mut f, _) = t.finish();
+    f.done.sort_by_key(|(r, _)| r.id);
+    f.done
+}
+
+fn handshake_and_close() -> Vec<Pkt> {
+    vec![
+        (1, C, S, SYN, 100, 0, b""),
+        (1, S, C, SYN | ACK, 500, 101, b""),
+        (1, C, S, ACK, 101, 501, b""),
+        (1, C, S, ACK, 101, 501, b"ping"),
+        (1, S, C, ACK, 501, 105, b"pong!"),
+        (2, C, S, FIN | ACK, 105, 506, b""),
+        (2, S, C, FIN | ACK, 506, 106, b""),
+        (2, C, S, ACK, 106, 507, b""),
+    ]
+}
+
+#[test]
+fn a_full_connection_is_sf_with_zeek_history() {
+    let done = table(&handshake_and_close());
+    assert_eq!(done.len(), 1);
+    let (rec, rx) = &done[0];
+    assert_eq!(rec.client, ep(C));
+    assert_eq!(rec.server, ep(S));
+    assert_eq!(rec.roles, RoleSource::Handshake);
+    assert_eq!(rec.state, "SF");
+    assert_eq!(rec.history, "ShADdFf");
+    assert_eq!(rec.packets, [5, 3]);
+    assert_eq!(rec.counters[0].bytes, 4);
+    assert_eq!(rec.counters[1].bytes, 5);
+    assert_eq!(rx.ended, [true, true]);
+}
+
+#[test]
+fn conn_states_follow_zeek() {
+    let rej = table(&[(1, C, S, SYN, 1, 0, b""), (1, S, C, RST | ACK, 0, 2, b"")]);
+    assert_eq!(rej[0].0.state, "REJ");
+    let s0 = table(&[(1, C, S, SYN, 1, 0, b""), (4, C, S, SYN, 1, 0, b"")]);
+    assert_eq!(s0.len(), 1, "a retransmitted SYN is the same connection");
+    assert_eq!(s0[0].0.state, "S0");
+    let mut rsto = handshake_and_close();
+    rsto.truncate(5);
+    rsto.push((2, C, S, RST | ACK, 105, 506, b""));
+    assert_eq!(table(&rsto)[0].0.state, "RSTO");
+    let mut rstr = handshake_and_close();
+    rstr.truncate(5);
+    rstr.push((2, S, C, RST, 506, 0, b""));
+    assert_eq!(table(&rstr)[0].0.state, "RSTR");
+    let mut s1 = handshake_and_close();
+    s1.truncate(5);
+    assert_eq!(table(&s1)[0].0.state, "S1");
+    let oth = table(&[(1, S, C, ACK, 900, 100, b"data"), (1, C, S, ACK, 100, 904, b"")]);
+    assert_eq!(oth[0].0.state, "OTH");
+    assert_eq!(oth[0].0.roles, RoleSource::Port);
+    assert_eq!(oth[0].0.server, ep(S), "the lower port serves");
+}
+
+#[test]
+fn a_new_syn_after_close_is_a_new_connection() {
+    let mut pkts = handshake_and_close();
+    let mut again = handshake_and_close();
+    for p in again.iter_mut() {
+        p.0 += 1;
+        if p.3 & SYN != 0 && p.1 == C {
+            p.4 = 7000;
+        }
+    }
+    // Shift the client's sequence numbers of the second incarnation.
+    for p in again.iter_mut().skip(1) {
+        if p.1 == C {
+            p.4 = p.4 - 100 + 7000;
+        } else {
+            p.5 = p.5 - 100 + 7000;
+        }
+    }
+    pkts.extend(again);
+    let done = table(&pkts);
+    assert_eq!(done.len(), 2);
+    for (rec, rx) in &done {
+        assert_eq!(rec.state, "SF");
+        assert_eq!(rx.text(), "ping");
+    }
+}
+
+#[test]
+fn syn_ack_seen_before_syn_is_one_connection() {
+    let pkts: Vec<Pkt> = vec![
+        (1, S, C, SYN | ACK, 500, 101, b""),
+        (1, C, S, SYN, 100, 0, b""),
+        (1, C, S, ACK, 101, 501, b"hi"),
+    ];
+    let done = table(&pkts);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].0.client, ep(C));
+    assert_eq!(done[0].1.text(), "hi");
+}
