@@ -1,0 +1,9 @@
+//! One integration-test binary (shared helpers in `common`), driving the
+//! `sessmap` binary on the captures in testdata/, on edge cases written with
+//! the project's capture writer, and on the shared corpus.
+
+mod common;
+mod corpus;
+mod edge_cases;
+mod errors;
+mod real_captures;
