@@ -1,9 +1,12 @@
 //! `--format table` (the default): a summary line, then the connections.
 
 use super::{ConnectionReport, Report};
-use comfy_table::{presets, Cell, CellAlignment, ContentArrangement, Table};
+use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 use std::collections::BTreeMap;
 use std::io::{self, Write};
+
+/// Rules above and below the table and under the header; no row rules.
+const PRESET: &str = "  ── ══      ──    ";
 
 pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "{}", summary(report))?;
@@ -12,7 +15,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     }
     let mut table = Table::new();
     table
-        .load_preset(presets::UTF8_HORIZONTAL_ONLY)
+        .load_preset(PRESET)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header([
             "id",
