@@ -214,7 +214,7 @@ impl Pattern {
         ];
         let mut v = Vec::with_capacity(PATTERN_LEN + 4096);
         while v.len() < PATTERN_LEN + 4096 {
-            v.extend_from_slice(rng.pick(words));
+            v.extend_from_slice(*rng.pick(words));
             if rng.chance(0.2) {
                 let n = rng.next() % 100_000;
                 v.extend_from_slice(n.to_string().as_bytes());
@@ -262,7 +262,10 @@ impl Conn {
         let (seq, ack) = if from_client {
             (self.client_seq(), self.client_ack())
         } else {
-            (self.server_seq(), self.c_isn.wrapping_add(1).wrapping_add(self.c_sent as u32))
+            (
+                self.server_seq(),
+                self.c_isn.wrapping_add(1).wrapping_add(self.c_sent as u32),
+            )
         };
         self.push(Pkt {
             ts,
@@ -342,7 +345,13 @@ impl Conn {
         } else {
             "keep-alive"
         };
-        let types = ["text/html; charset=utf-8", "application/json", "application/javascript", "image/jpeg", "application/octet-stream"];
+        let types = [
+            "text/html; charset=utf-8",
+            "application/json",
+            "application/javascript",
+            "text/css",
+            "application/octet-stream",
+        ];
         let hdr = format!(
             "HTTP/1.1 200 OK\r\nServer: nginx/1.24.0\r\nDate: {}\r\nContent-Type: {}\r\nContent-Length: {body}\r\nConnection: {conn_hdr}\r\nCache-Control: max-age=600\r\n\r\n",
             http_date(ts),
@@ -380,7 +389,11 @@ impl Conn {
                 t.swapped_pairs += 1;
             }
             for (off, len) in order {
-                let psh = if off + len as u64 == end { flags::PSH } else { 0 };
+                let psh = if off + len as u64 == end {
+                    flags::PSH
+                } else {
+                    0
+                };
                 let p = Pkt {
                     ts,
                     from_client: false,
@@ -692,7 +705,8 @@ impl Gen {
     }
 
     fn tick(&mut self, now: u64) {
-        self.target_open = (self.target_open + (self.rng.unit() - 0.5) * 20.0).clamp(MIN_OPEN, MAX_OPEN);
+        self.target_open =
+            (self.target_open + (self.rng.unit() - 0.5) * 20.0).clamp(MIN_OPEN, MAX_OPEN);
         if self.spawning && self.t.file_bytes + self.plan_outstanding >= self.budget {
             self.spawning = false;
         }
@@ -810,9 +824,17 @@ fn main() -> ExitCode {
 
 fn generate(path: &str, size_mb: f64, seed: u64) -> std::io::Result<()> {
     let file = File::create(path)?;
-    let mut w = PcapWriter::new(BufWriter::with_capacity(1 << 20, file), LinkType::ETHERNET, false)?;
+    let mut w = PcapWriter::new(
+        BufWriter::with_capacity(1 << 20, file),
+        LinkType::ETHERNET,
+        false,
+    )?;
     let mut rng = Rng::new(seed);
     let pattern = Pattern::new(&mut rng);
+    // Each client starts its ephemeral ports somewhere in the Linux range.
+    let next_port = (0..=CLIENTS_V4 + CLIENTS_V6)
+        .map(|_| rng.range(32_768, 60_999) as u16)
+        .collect();
     let mut g = Gen {
         rng,
         pattern,
@@ -822,7 +844,7 @@ fn generate(path: &str, size_mb: f64, seed: u64) -> std::io::Result<()> {
         tie: 0,
         open: 0,
         open_tuples: HashSet::new(),
-        next_port: vec![32_768; (CLIENTS_V4 + CLIENTS_V6 + 1) as usize],
+        next_port,
         target_open: 300.0,
         plan_outstanding: 0,
         budget: (size_mb * 1e6) as u64,

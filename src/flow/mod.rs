@@ -287,7 +287,7 @@ fn is_new_incarnation<C>(old: &Connection<C>, seg: &TcpSegment<'_>) -> bool {
             old.closed_ns.is_some()
                 || old.halves[dir.other() as usize]
                     .last_ack
-                    .is_some_and(|a| a != seq.add(1))
+                    .is_some_and(|a| a != seq.plus(1))
         }
     }
 }
@@ -351,7 +351,7 @@ fn update<C: StreamConsumer>(
         halves[o].stream.acked(dir.other(), ack, consumer);
     }
 
-    let data_seq = if flags.syn() { seq.add(1) } else { seq };
+    let data_seq = if flags.syn() { seq.plus(1) } else { seq };
     if !seg.payload.is_empty() || seg.payload_missing > 0 {
         let before = *conn.counters(dir);
         {
@@ -382,7 +382,7 @@ fn update<C: StreamConsumer>(
         if half.state != Reset {
             half.state = Closed;
         }
-        let fin_seq = data_seq.add(seg.payload.len() as u32 + seg.payload_missing);
+        let fin_seq = data_seq.plus(seg.payload.len() as u32 + seg.payload_missing);
         let Connection {
             halves, consumer, ..
         } = &mut *conn;

@@ -20,10 +20,6 @@ use super::{Direction, StreamConsumer};
 
 /// Bytes of already-delivered data kept to compare retransmissions against.
 const TAIL_BYTES: usize = 4096;
-/// Segments further ahead than this are ambiguous (half the sequence space):
-/// dropped and counted. Anything closer is kept: trimmed captures of huge
-/// transfers jump by gigabytes, and the peer's ACKs confirm the jump.
-const MAX_AHEAD: i32 = i32::MAX;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ReassemblyLimits {
@@ -101,7 +97,7 @@ impl HalfStream {
     /// number changes nothing.
     pub fn syn(&mut self, isn: SeqNum) {
         if self.next.is_none() {
-            self.next = Some(isn.add(1));
+            self.next = Some(isn.plus(1));
         }
     }
 
@@ -130,7 +126,10 @@ impl HalfStream {
         // A stream seen from its middle starts at its first segment.
         let next = *self.next.get_or_insert(seq);
         let rel = seq.since(next);
-        if rel == i32::MIN || rel > MAX_AHEAD {
+        // Exactly half the sequence space away is ambiguous: dropped and
+        // counted. Anything else ahead is kept: trimmed captures of huge
+        // transfers jump by gigabytes, and the peer's ACKs confirm the jump.
+        if rel == i32::MIN {
             self.counters.out_of_window += 1;
             return;
         }
@@ -187,11 +186,11 @@ impl HalfStream {
         if let (Some(next), Some(ack)) = (self.next, peer_ack) {
             // The FIN itself takes one sequence number.
             let end = match self.fin {
-                Some(f) if ack == f.add(1) => f,
+                Some(f) if ack == f.plus(1) => f,
                 _ => ack,
             };
             if let Some(lost) = next.distance_to(end) {
-                if lost > 0 && lost < MAX_AHEAD as u32 {
+                if lost > 0 {
                     self.deliver_gap(dir, lost as u64, c);
                 }
             }
@@ -341,7 +340,7 @@ impl HalfStream {
     fn advance(&mut self, len: u64) {
         self.offset += len;
         if let Some(next) = self.next.as_mut() {
-            *next = next.add(len as u32);
+            *next = next.plus(len as u32);
         }
     }
 

@@ -9,7 +9,7 @@ pub struct SeqNum(pub u32);
 
 impl SeqNum {
     /// The sequence number `n` bytes later.
-    pub fn add(self, n: u32) -> SeqNum {
+    pub fn plus(self, n: u32) -> SeqNum {
         SeqNum(self.0.wrapping_add(n))
     }
 
@@ -44,7 +44,7 @@ mod tests {
     #[test]
     fn ordering_across_the_wrap() {
         let before = SeqNum(u32::MAX - 10);
-        let after = before.add(20);
+        let after = before.plus(20);
         assert_eq!(after, SeqNum(9));
         assert!(after.is_after(before));
         assert!(!before.is_after(after));

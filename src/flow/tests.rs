@@ -43,7 +43,11 @@ impl Recorder {
 const D: Direction = Direction::ToServer;
 
 /// Feeds `segments` (seq, bytes) after a SYN at `isn`, then finishes.
-fn run(isn: Option<u32>, segments: &[(u32, &[u8])], limits: ReassemblyLimits) -> (Recorder, HalfStream) {
+fn run(
+    isn: Option<u32>,
+    segments: &[(u32, &[u8])],
+    limits: ReassemblyLimits,
+) -> (Recorder, HalfStream) {
     let mut h = HalfStream::default();
     let mut r = Recorder::default();
     if let Some(isn) = isn {
@@ -74,7 +78,12 @@ fn permutations<T: Clone>(items: &[T]) -> Vec<Vec<T>> {
 
 #[test]
 fn every_order_gives_the_same_stream() {
-    let segs: Vec<(u32, &[u8])> = vec![(101, b"GET "), (105, b"/ HT"), (109, b"TP/1"), (113, b".1\r\n")];
+    let segs: Vec<(u32, &[u8])> = vec![
+        (101, b"GET "),
+        (105, b"/ HT"),
+        (109, b"TP/1"),
+        (113, b".1\r\n"),
+    ];
     for order in permutations(&segs) {
         let (r, h) = run(Some(100), &order, ReassemblyLimits::default());
         assert_eq!(r.text(), "GET / HTTP/1.1\r\n", "order {order:?}");
@@ -87,7 +96,13 @@ fn every_order_gives_the_same_stream() {
 
 #[test]
 fn retransmissions_are_counted_not_repeated() {
-    let segs: Vec<(u32, &[u8])> = vec![(1, b"abcd"), (5, b"efgh"), (1, b"abcd"), (3, b"cdef"), (9, b"ij")];
+    let segs: Vec<(u32, &[u8])> = vec![
+        (1, b"abcd"),
+        (5, b"efgh"),
+        (1, b"abcd"),
+        (3, b"cdef"),
+        (9, b"ij"),
+    ];
     for order in permutations(&segs) {
         let (r, h) = run(Some(0), &order, ReassemblyLimits::default());
         assert_eq!(r.text(), "abcdefghij", "order {order:?}");
@@ -101,15 +116,27 @@ fn retransmissions_are_counted_not_repeated() {
 #[test]
 fn conflicting_overlap_keeps_the_first_data_and_is_counted() {
     // In order: the retransmission differs from what was delivered.
-    let (r, h) = run(Some(0), &[(1, b"abcd"), (1, b"XXcd"), (5, b"ef")], ReassemblyLimits::default());
+    let (r, h) = run(
+        Some(0),
+        &[(1, b"abcd"), (1, b"XXcd"), (5, b"ef")],
+        ReassemblyLimits::default(),
+    );
     assert_eq!(r.text(), "abcdef");
     assert_eq!(h.counters.overlap_conflicts, 1);
     // Out of order: the later segment overlaps a buffered one.
-    let (r, h) = run(Some(0), &[(3, b"cdef"), (4, b"XY"), (1, b"ab")], ReassemblyLimits::default());
+    let (r, h) = run(
+        Some(0),
+        &[(3, b"cdef"), (4, b"XY"), (1, b"ab")],
+        ReassemblyLimits::default(),
+    );
     assert_eq!(r.text(), "abcdef");
     assert_eq!(h.counters.overlap_conflicts, 1);
     // A segment spanning a buffered chunk: the chunk's bytes win.
-    let (r, h) = run(Some(0), &[(3, b"CD"), (1, b"abcdef")], ReassemblyLimits::default());
+    let (r, h) = run(
+        Some(0),
+        &[(3, b"CD"), (1, b"abcdef")],
+        ReassemblyLimits::default(),
+    );
     assert_eq!(r.text(), "abCDef");
     assert_eq!(h.counters.overlap_conflicts, 1);
     assert_eq!(h.counters.retransmitted, 2);
@@ -118,7 +145,11 @@ fn conflicting_overlap_keeps_the_first_data_and_is_counted() {
 #[test]
 fn sequence_numbers_wrap() {
     let isn = u32::MAX - 5;
-    let segs: Vec<(u32, &[u8])> = vec![(isn.wrapping_add(1), b"abcd"), (isn.wrapping_add(5), b"efgh"), (isn.wrapping_add(9), b"ijkl")];
+    let segs: Vec<(u32, &[u8])> = vec![
+        (isn.wrapping_add(1), b"abcd"),
+        (isn.wrapping_add(5), b"efgh"),
+        (isn.wrapping_add(9), b"ijkl"),
+    ];
     assert_eq!(segs[2].0, 3);
     for order in permutations(&segs) {
         let (r, h) = run(Some(isn), &order, ReassemblyLimits::default());
@@ -129,7 +160,11 @@ fn sequence_numbers_wrap() {
 
 #[test]
 fn mid_stream_start_begins_at_the_first_segment() {
-    let (r, h) = run(None, &[(5000, b"HTTP/1.1 200 OK\r\n"), (5017, b"\r\n")], ReassemblyLimits::default());
+    let (r, h) = run(
+        None,
+        &[(5000, b"HTTP/1.1 200 OK\r\n"), (5017, b"\r\n")],
+        ReassemblyLimits::default(),
+    );
     assert_eq!(r.text(), "HTTP/1.1 200 OK\r\n\r\n");
     assert_eq!(h.counters.bytes, 19);
 }
@@ -167,7 +202,11 @@ fn the_out_of_order_bound_skips_the_hole() {
         max_pending_chunks: 8,
     };
     // Byte 2 ('b') is lost; 'c'..'h' wait; at the bound the hole is skipped.
-    let (r, h) = run(Some(0), &[(1, b"a"), (3, b"cd"), (5, b"ef"), (7, b"gh")], limits);
+    let (r, h) = run(
+        Some(0),
+        &[(1, b"a"), (3, b"cd"), (5, b"ef"), (7, b"gh")],
+        limits,
+    );
     assert_eq!(r.text(), "a_cdefgh");
     assert_eq!(h.counters.pending_overflows, 1);
     assert_eq!(h.counters.missed, 1);
@@ -313,7 +352,10 @@ fn conn_states_follow_zeek() {
     let mut s1 = handshake_and_close();
     s1.truncate(5);
     assert_eq!(table(&s1)[0].0.state, "S1");
-    let oth = table(&[(1, S, C, ACK, 900, 100, b"data"), (1, C, S, ACK, 100, 904, b"")]);
+    let oth = table(&[
+        (1, S, C, ACK, 900, 100, b"data"),
+        (1, C, S, ACK, 100, 904, b""),
+    ]);
     assert_eq!(oth[0].0.state, "OTH");
     assert_eq!(oth[0].0.roles, RoleSource::Port);
     assert_eq!(oth[0].0.server, ep(S), "the lower port serves");

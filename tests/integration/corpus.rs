@@ -5,19 +5,23 @@
 
 use crate::common::*;
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 fn corpus() -> Option<PathBuf> {
     match std::env::var_os("SESSMAP_CORPUS") {
-        Some(p) if PathBuf::from(&p).join("expected_facts.json").is_file() => Some(PathBuf::from(p)),
+        Some(p) if PathBuf::from(&p).join("expected_facts.json").is_file() => {
+            Some(PathBuf::from(p))
+        }
         _ => {
-            eprintln!("SESSMAP_CORPUS is not set to a corpus folder: corpus conformance NOT checked");
+            eprintln!(
+                "SESSMAP_CORPUS is not set to a corpus folder: corpus conformance NOT checked"
+            );
             None
         }
     }
 }
 
-fn report(root: &PathBuf, rel: &str) -> (Value, String) {
+fn report(root: &Path, rel: &str) -> (Value, String) {
     let path = root.join(rel);
     let out = sessmap(&["analyze", "--format", "json", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{rel}: {}", stderr(&out));
@@ -37,7 +41,8 @@ const PINNED: &[(&str, u64, &str)] = &[(
 fn every_capture_reads_and_connection_counts_match() {
     let Some(root) = corpus() else { return };
     let facts: Vec<Value> =
-        serde_json::from_str(&std::fs::read_to_string(root.join("expected_facts.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(root.join("expected_facts.json")).unwrap())
+            .unwrap();
     assert!(facts.len() > 50, "corpus looks incomplete");
     let mut mismatches = Vec::new();
     for entry in &facts {
@@ -51,12 +56,18 @@ fn every_capture_reads_and_connection_counts_match() {
         if got != want {
             mismatches.push(format!("{rel}: sessmap {got}, expected {want}"));
         }
-        let packets = entry["packets"].as_str().and_then(|p| p.parse::<u64>().ok());
+        let packets = entry["packets"]
+            .as_str()
+            .and_then(|p| p.parse::<u64>().ok());
         if let Some(p) = packets {
             assert_eq!(r["stats"]["packets"].as_u64(), Some(p), "{rel}: packets");
         }
         let cut = entry["pscan"]["cut_short"].as_bool() == Some(true);
-        assert_eq!(r["stats"]["truncated_inputs"].as_u64() == Some(1), cut, "{rel}: truncation");
+        assert_eq!(
+            r["stats"]["truncated_inputs"].as_u64() == Some(1),
+            cut,
+            "{rel}: truncation"
+        );
         if cut {
             assert!(err.contains("cut short"), "{rel}: {err}");
         }
@@ -71,9 +82,15 @@ fn huge_trimmed_transfer_counts_missed_bytes_like_zeek() {
     // Zeek's conn.log baseline (core.tcp.large-file-reassembly): the data
     // connection has resp_bytes 5416666670 with missed_bytes 5416642848.
     let (r, _) = report(&root, "zeek/testing/btest/Traces/ftp/bigtransfer.pcap");
-    let data = conns(&r).iter().find(|c| c["server"] == "192.168.56.101:37150").unwrap();
+    let data = conns(&r)
+        .iter()
+        .find(|c| c["server"] == "192.168.56.101:37150")
+        .unwrap();
     assert_eq!(data["missed_bytes"]["server"], 5_416_642_848u64);
-    assert_eq!(data["bytes"]["server"].as_u64().unwrap() + 5_416_642_848, 5_416_666_670);
+    assert_eq!(
+        data["bytes"]["server"].as_u64().unwrap() + 5_416_642_848,
+        5_416_666_670
+    );
     assert_eq!(data["state"], "SF");
 }
 
@@ -89,7 +106,10 @@ fn vlan_collisions_are_three_connections() {
 #[test]
 fn mixed_link_type_pcapng_reads_every_interface() {
     let Some(root) = corpus() else { return };
-    let (r, _) = report(&root, "PcapPlusPlus/Tests/Pcap++Test/PcapExamples/pcapng-example.pcapng");
+    let (r, _) = report(
+        &root,
+        "PcapPlusPlus/Tests/Pcap++Test/PcapExamples/pcapng-example.pcapng",
+    );
     let lt = r["stats"]["linktypes"].as_object().unwrap();
     assert!(lt.len() >= 2, "{lt:?}");
     assert_eq!(r["stats"]["packets"], 159);

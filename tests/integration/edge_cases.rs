@@ -65,7 +65,11 @@ fn conflicting_overlap_is_counted_and_first_data_wins() {
     assert_eq!(c["overlap_conflicts"]["client"], 1);
     assert_eq!(c["retransmitted_bytes"]["client"], 12);
     assert_eq!(c["bytes"]["client"], 12);
-    assert!(c["history"].as_str().unwrap().contains('I'), "{}", c["history"]);
+    assert!(
+        c["history"].as_str().unwrap().contains('I'),
+        "{}",
+        c["history"]
+    );
 }
 
 #[test]
@@ -233,7 +237,11 @@ fn ip_fragments_are_reassembled_in_any_order() {
             payload: &body,
         };
         let ip = ip_of(&seg);
-        let mut frags = if client.starts_with('[') { fragment_v6(&ip, 400) } else { fragment_v4(&ip, 400) };
+        let mut frags = if client.starts_with('[') {
+            fragment_v6(&ip, 400)
+        } else {
+            fragment_v4(&ip, 400)
+        };
         assert!(frags.len() >= 3);
         frags.swap(0, 2);
         for f in frags {
@@ -254,7 +262,11 @@ fn ip_fragments_are_reassembled_in_any_order() {
 fn tag(frame: &[u8], vlans: &[u16]) -> Vec<u8> {
     let mut out = frame[..12].to_vec();
     for (i, v) in vlans.iter().enumerate() {
-        out.extend_from_slice(if i == 0 && vlans.len() > 1 { &[0x88, 0xa8] } else { &[0x81, 0x00] });
+        out.extend_from_slice(if i == 0 && vlans.len() > 1 {
+            &[0x88, 0xa8]
+        } else {
+            &[0x81, 0x00]
+        });
         out.extend_from_slice(&v.to_be_bytes());
     }
     out.extend_from_slice(&frame[12..]);
@@ -278,7 +290,9 @@ fn same_five_tuple_on_different_vlans_are_different_connections() {
     let mut vlans: Vec<String> = c.iter().map(|c| c["vlan"].to_string()).collect();
     vlans.sort();
     assert_eq!(vlans, ["[0]", "[10,20]", "null"]);
-    assert!(c.iter().all(|c| c["bytes"]["client"] == 5 && c["state"] == "SF"));
+    assert!(c
+        .iter()
+        .all(|c| c["bytes"]["client"] == 5 && c["state"] == "SF"));
 }
 
 /// One small exchange, re-wrapped in the given link-layer header.
@@ -288,7 +302,11 @@ fn exchange_in(linktype: LinkType, wrap: impl Fn(&[u8]) -> Vec<u8>) -> Value {
     t.send(true, b"ping");
     t.send(false, b"pong!");
     t.close();
-    let frames: Vec<_> = t.frames.iter().map(|(ts, f)| (*ts, wrap(strip_ethernet(f)))).collect();
+    let frames: Vec<_> = t
+        .frames
+        .iter()
+        .map(|(ts, f)| (*ts, wrap(strip_ethernet(f))))
+        .collect();
     analyze_frames(linktype, &frames)
 }
 
@@ -300,7 +318,9 @@ fn every_supported_link_type_decodes() {
         f
     };
     let sll2 = |ip: &[u8]| {
-        let mut f = vec![0x08, 0x00, 0, 0, 0, 0, 0, 3, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0];
+        let mut f = vec![
+            0x08, 0x00, 0, 0, 0, 0, 0, 3, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0,
+        ];
         f.extend_from_slice(ip);
         f
     };
@@ -324,7 +344,8 @@ fn every_supported_link_type_decodes() {
         f
     };
     let raw = |ip: &[u8]| ip.to_vec();
-    let cases: Vec<(LinkType, Box<dyn Fn(&[u8]) -> Vec<u8>>)> = vec![
+    type Wrap = Box<dyn Fn(&[u8]) -> Vec<u8>>;
+    let cases: Vec<(LinkType, Wrap)> = vec![
         (LinkType::LINUX_SLL, Box::new(sll)),
         (LinkType::LINUX_SLL2, Box::new(sll2)),
         (LinkType::NULL, Box::new(null)),
@@ -340,7 +361,10 @@ fn every_supported_link_type_decodes() {
         assert_eq!(c["bytes"]["client"], 4, "{lt}");
         assert_eq!(c["bytes"]["server"], 5, "{lt}");
         assert_eq!(c["state"], "SF", "{lt}");
-        assert_eq!(report["stats"]["packets"], report["stats"]["tcp_segments"], "{lt}");
+        assert_eq!(
+            report["stats"]["packets"], report["stats"]["tcp_segments"],
+            "{lt}"
+        );
     }
 }
 
@@ -358,10 +382,16 @@ fn truncated_file_reports_what_was_read_with_a_warning() {
     let out = sessmap(&["analyze", "--format", "json", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
     let err = stderr(&out);
-    assert!(err.contains("warning") && err.contains("cut.pcap") && err.contains("cut short"), "{err}");
+    assert!(
+        err.contains("warning") && err.contains("cut.pcap") && err.contains("cut short"),
+        "{err}"
+    );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["stats"]["packets"], 4);
     assert_eq!(report["stats"]["truncated_inputs"], 1);
-    assert!(report["inputs"][0]["warning"].as_str().unwrap().contains("cut short"));
+    assert!(report["inputs"][0]["warning"]
+        .as_str()
+        .unwrap()
+        .contains("cut short"));
     assert_eq!(only_conn(&report)["bytes"]["client"], 18);
 }

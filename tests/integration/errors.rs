@@ -15,7 +15,10 @@ fn fails_with(args: &[&str], needles: &[&str]) {
 
 #[test]
 fn missing_file() {
-    fails_with(&["analyze", "/nonexistent/x.pcap"], &["/nonexistent/x.pcap", "cannot open"]);
+    fails_with(
+        &["analyze", "/nonexistent/x.pcap"],
+        &["/nonexistent/x.pcap", "cannot open"],
+    );
 }
 
 #[test]
@@ -23,13 +26,22 @@ fn not_a_capture_and_empty_file() {
     let dir = tempfile::tempdir().unwrap();
     let text = dir.path().join("notes.txt");
     std::fs::write(&text, "this is not a packet capture at all\n").unwrap();
-    fails_with(&["analyze", text.to_str().unwrap()], &["notes.txt", "not a pcap or pcapng"]);
+    fails_with(
+        &["analyze", text.to_str().unwrap()],
+        &["notes.txt", "not a pcap or pcapng"],
+    );
     let empty = dir.path().join("empty.pcap");
     std::fs::write(&empty, "").unwrap();
-    fails_with(&["analyze", empty.to_str().unwrap()], &["empty.pcap", "empty"]);
+    fails_with(
+        &["analyze", empty.to_str().unwrap()],
+        &["empty.pcap", "empty"],
+    );
     // One bad input among good ones still stops before any work.
     let good = repo("testdata/http-loopback/capture.pcap");
-    fails_with(&["analyze", good.to_str().unwrap(), text.to_str().unwrap()], &["notes.txt"]);
+    fails_with(
+        &["analyze", good.to_str().unwrap(), text.to_str().unwrap()],
+        &["notes.txt"],
+    );
 }
 
 #[test]
@@ -37,13 +49,27 @@ fn unsupported_link_type() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("usb.pcap");
     write_pcap(&path, LinkType(189), &[(1, vec![0; 64])]);
-    fails_with(&["analyze", path.to_str().unwrap()], &["usb.pcap", "unsupported link type 189"]);
+    fails_with(
+        &["analyze", path.to_str().unwrap()],
+        &["usb.pcap", "unsupported link type 189"],
+    );
 }
 
 #[test]
 fn bad_filter_and_bad_usage() {
     let good = repo("testdata/http-loopback/capture.pcap");
-    fails_with(&["analyze", "--filter", "tcp port banana", good.to_str().unwrap()], &["--filter", "banana"]);
+    fails_with(
+        &[
+            "analyze",
+            "--filter",
+            "tcp port banana",
+            good.to_str().unwrap(),
+        ],
+        &["--filter", "banana"],
+    );
     fails_with(&["analyze"], &["FILE"]);
-    fails_with(&["analyze", "--format", "yaml", good.to_str().unwrap()], &["yaml"]);
+    fails_with(
+        &["analyze", "--format", "yaml", good.to_str().unwrap()],
+        &["yaml"],
+    );
 }

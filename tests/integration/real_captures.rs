@@ -9,12 +9,16 @@ use serde_json::Value;
 /// first/last packet times to the nanosecond.
 fn check_facts(capture: &str, facts: &str) {
     let report = analyze_json(&[repo(capture).to_str().unwrap()]);
-    let facts: Value = serde_json::from_str(&std::fs::read_to_string(repo(facts)).unwrap()).unwrap();
+    let facts: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo(facts)).unwrap()).unwrap();
     let ours = conns(&report);
     let theirs = facts["connections"].as_array().unwrap();
     assert_eq!(ours.len(), theirs.len(), "{capture}: connection count");
     assert_eq!(report["stats"]["connections"], theirs.len());
-    assert_eq!(report["stats"]["packets"], facts["packets"], "{capture}: packets");
+    assert_eq!(
+        report["stats"]["packets"], facts["packets"],
+        "{capture}: packets"
+    );
     for (o, t) in ours.iter().zip(theirs) {
         let what = format!("{capture} connection {}", o["id"]);
         assert_eq!(o["client"], t["client"], "{what}: client");
@@ -26,57 +30,91 @@ fn check_facts(capture: &str, facts: &str) {
         // tshark prints epoch seconds with 9 decimals; compare as integers.
         let ns = |s: &Value| -> u64 {
             let (sec, frac) = s.as_str().unwrap().split_once('.').unwrap();
-            sec.parse::<u64>().unwrap() * 1_000_000_000 + format!("{frac:0<9}").parse::<u64>().unwrap()
+            sec.parse::<u64>().unwrap() * 1_000_000_000
+                + format!("{frac:0<9}").parse::<u64>().unwrap()
         };
         let first = ns(&t["first_time"]);
         let last = ns(&t["last_time"]);
         let dur = o["duration"].as_f64().unwrap();
-        assert!(((last - first) as f64 / 1e9 - dur).abs() < 1e-9, "{what}: duration");
+        assert!(
+            ((last - first) as f64 / 1e9 - dur).abs() < 1e-9,
+            "{what}: duration"
+        );
         let expect_state = match (t["syn"].as_bool(), t["fin"].as_bool(), t["rst"].as_bool()) {
             (Some(true), Some(true), Some(false)) => "SF",
             (Some(true), Some(false), Some(true)) => "REJ",
             _ => "?",
         };
         assert_eq!(o["state"], expect_state, "{what}: state");
-        assert_eq!(o["start"].as_str().unwrap().len(), "2026-11-28T09:37:55.549000000Z".len());
+        assert_eq!(
+            o["start"].as_str().unwrap().len(),
+            "2026-11-28T09:37:55.549000000Z".len()
+        );
     }
 }
 
 #[test]
 fn http_loopback_matches_tshark() {
-    check_facts("testdata/http-loopback/capture.pcap", "testdata/http-loopback/facts.json");
+    check_facts(
+        "testdata/http-loopback/capture.pcap",
+        "testdata/http-loopback/facts.json",
+    );
 }
 
 #[test]
 fn gzip_capture_reads_like_the_plain_one() {
-    check_facts("testdata/http-loopback/capture.pcap.gz", "testdata/http-loopback/facts.json");
-    let report = analyze_json(&[repo("testdata/http-loopback/capture.pcap.gz").to_str().unwrap()]);
+    check_facts(
+        "testdata/http-loopback/capture.pcap.gz",
+        "testdata/http-loopback/facts.json",
+    );
+    let report = analyze_json(&[repo("testdata/http-loopback/capture.pcap.gz")
+        .to_str()
+        .unwrap()]);
     assert_eq!(report["inputs"][0]["compressed"], true);
     assert_eq!(report["inputs"][0]["format"], "pcap");
 }
 
 #[test]
 fn sll2_from_tcpdump_any_matches_tshark() {
-    check_facts("testdata/sll2-any/capture.pcap", "testdata/sll2-any/facts.json");
+    check_facts(
+        "testdata/sll2-any/capture.pcap",
+        "testdata/sll2-any/facts.json",
+    );
     let report = analyze_json(&[repo("testdata/sll2-any/capture.pcap").to_str().unwrap()]);
     assert_eq!(report["stats"]["linktypes"]["LINUX_SLL2"], 29);
 }
 
 #[test]
 fn pcapng_and_nanosecond_pcap_match_tshark() {
-    check_facts("testdata/pcapng-nano/capture.pcapng", "testdata/pcapng-nano/facts.json");
-    check_facts("testdata/pcapng-nano/capture-nano.pcap", "testdata/pcapng-nano/facts-nano.json");
-    let report = analyze_json(&[repo("testdata/pcapng-nano/capture.pcapng").to_str().unwrap()]);
+    check_facts(
+        "testdata/pcapng-nano/capture.pcapng",
+        "testdata/pcapng-nano/facts.json",
+    );
+    check_facts(
+        "testdata/pcapng-nano/capture-nano.pcap",
+        "testdata/pcapng-nano/facts-nano.json",
+    );
+    let report = analyze_json(&[repo("testdata/pcapng-nano/capture.pcapng")
+        .to_str()
+        .unwrap()]);
     assert_eq!(report["inputs"][0]["format"], "pcapng");
 }
 
 #[test]
 fn namespaced_ipv4_ipv6_and_refused_match_tshark() {
-    check_facts("testdata/netns-http/capture.pcap", "testdata/netns-http/facts.json");
+    check_facts(
+        "testdata/netns-http/capture.pcap",
+        "testdata/netns-http/facts.json",
+    );
     let report = analyze_json(&[repo("testdata/netns-http/capture.pcap").to_str().unwrap()]);
     // 6 ARP / ICMPv6 frames: counted, not silently dropped.
     let skipped = &report["stats"]["skipped"];
-    let total: u64 = skipped.as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    let total: u64 = skipped
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
     assert_eq!(total, 6, "{skipped}");
     let hosts = report["hosts"].as_array().unwrap();
     let client = hosts.iter().find(|h| h["address"] == "10.77.0.1").unwrap();
@@ -120,7 +158,9 @@ fn split_files_merge_into_the_same_connections() {
     write_pcap(&pa, LinkType::ETHERNET, &a);
     write_pcap(&pb, LinkType::ETHERNET, &b);
     let merged = analyze_json(&[pb.to_str().unwrap(), pa.to_str().unwrap()]);
-    let whole = analyze_json(&[repo("testdata/http-loopback/capture.pcap").to_str().unwrap()]);
+    let whole = analyze_json(&[repo("testdata/http-loopback/capture.pcap")
+        .to_str()
+        .unwrap()]);
     assert_eq!(merged["connections"], whole["connections"]);
     assert_eq!(merged["inputs"].as_array().unwrap().len(), 2);
 }
@@ -142,7 +182,14 @@ fn output_is_deterministic_and_goes_to_a_file() {
     let mut outputs = Vec::new();
     for i in 0..2 {
         let out_path = dir.path().join(format!("r{i}.json"));
-        let out = sessmap(&["analyze", "--format", "json", "-o", out_path.to_str().unwrap(), path.to_str().unwrap()]);
+        let out = sessmap(&[
+            "analyze",
+            "--format",
+            "json",
+            "-o",
+            out_path.to_str().unwrap(),
+            path.to_str().unwrap(),
+        ]);
         assert!(out.status.success());
         assert!(out.stdout.is_empty());
         outputs.push(std::fs::read(out_path).unwrap());
@@ -152,6 +199,9 @@ fn output_is_deterministic_and_goes_to_a_file() {
     let table2 = sessmap(&["analyze", path.to_str().unwrap()]);
     assert_eq!(table1.stdout, table2.stdout);
     let text = String::from_utf8(table1.stdout).unwrap();
-    assert!(text.starts_with("56 packets, 50 TCP segments, 5 connections (1 REJ, 4 SF), 4 hosts"), "{text}");
+    assert!(
+        text.starts_with("56 packets, 50 TCP segments, 5 connections (1 REJ, 4 SF), 4 hosts"),
+        "{text}"
+    );
     assert!(text.contains("[fd77::1]:44650"));
 }
