@@ -163,18 +163,19 @@ impl<F: ConsumerFactory> FlowTable<F> {
                 }
             }
         }
-        if !self.conns.contains_key(&key) {
-            if self.conns.len() >= self.limits.max_connections {
-                self.make_room();
-            }
-            let conn = self.open(seg);
-            self.conns.insert(key, conn);
-            self.stats.peak_concurrent = self.stats.peak_concurrent.max(self.conns.len() as u64);
-        }
         let limits = self.limits.reassembly;
+        // The common case: one lookup.
         if let Some(conn) = self.conns.get_mut(&key) {
             update(conn, seg, &limits);
+            return;
         }
+        if self.conns.len() >= self.limits.max_connections {
+            self.make_room();
+        }
+        let mut conn = self.open(seg);
+        update(&mut conn, seg, &limits);
+        self.conns.insert(key, conn);
+        self.stats.peak_concurrent = self.stats.peak_concurrent.max(self.conns.len() as u64);
     }
 
     fn open(&mut self, seg: &TcpSegment<'_>) -> Connection<F::Consumer> {

@@ -400,3 +400,62 @@ fn syn_ack_seen_before_syn_is_one_connection() {
     assert_eq!(done[0].0.client, ep(C));
     assert_eq!(done[0].1.text(), "hi");
 }
+
+#[test]
+fn a_full_table_evicts_the_oldest_and_loses_no_connection() {
+    let limits = FlowLimits {
+        max_connections: 4,
+        ..Default::default()
+    };
+    let mut t = FlowTable::new(limits, Collect::default());
+    for i in 0..10u16 {
+        t.segment(&TcpSegment {
+            ts_ns: u64::from(i) * 1_000,
+            src: Endpoint {
+                port: 40_000 + i,
+                ..ep(C)
+            },
+            dst: ep(S),
+            vlan: 0,
+            seq: 1,
+            ack: 0,
+            flags: TcpFlags(SYN),
+            window: 1000,
+            payload: b"",
+            payload_missing: 0,
+        });
+        assert!(t.open_connections() <= 4);
+    }
+    let (f, stats) = t.finish();
+    assert_eq!(f.done.len(), 10);
+    assert_eq!(stats.table_full_evictions, 6);
+    let mut ids: Vec<u64> = f.done.iter().map(|(r, _)| r.id).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (1..=10).collect::<Vec<_>>());
+}
+
+#[test]
+fn idle_connections_leave_the_table_on_capture_time() {
+    let mut t = FlowTable::new(FlowLimits::default(), Collect::default());
+    let mut seg = |ts: u64, port: u16| TcpSegment {
+        ts_ns: ts * 1_000_000_000,
+        src: Endpoint { port, ..ep(C) },
+        dst: ep(S),
+        vlan: 0,
+        seq: 1,
+        ack: 0,
+        flags: TcpFlags(SYN),
+        window: 1000,
+        payload: b"",
+        payload_missing: 0,
+    };
+    t.segment(&seg(0, 1));
+    t.segment(&seg(1, 2));
+    // One wild timestamp alone does not expire anything.
+    t.segment(&seg(1_000_000, 3));
+    assert_eq!(t.open_connections(), 3);
+    t.segment(&seg(400, 4));
+    t.segment(&seg(401, 5));
+    assert_eq!(t.open_connections(), 3, "connections 1 and 2 went idle");
+    assert_eq!(t.factory().done.len(), 2);
+}
