@@ -300,6 +300,28 @@ fn update<C: StreamConsumer>(
     seg: &TcpSegment<'_>,
     limits: &ReassemblyLimits,
 ) {
+    let gaps = |c: &Connection<C>| {
+        [
+            c.halves[0].stream.counters.gaps,
+            c.halves[1].stream.counters.gaps,
+        ]
+    };
+    let before = gaps(conn);
+    apply(conn, seg, limits);
+    let after = gaps(conn);
+    // Zeek's 'G': a content gap, recorded when it is found.
+    for dir in [Direction::ToServer, Direction::ToClient] {
+        if after[dir as usize] > before[dir as usize] {
+            conn.mark(dir, b'G');
+        }
+    }
+}
+
+fn apply<C: StreamConsumer>(
+    conn: &mut Connection<C>,
+    seg: &TcpSegment<'_>,
+    limits: &ReassemblyLimits,
+) {
     use EndpointState::*;
     let dir = conn.direction_of(&seg.src);
     let d = dir as usize;
