@@ -5,8 +5,11 @@
 //! cargo run --release --example gencap -- OUT.pcap SIZE_MB [SEED]
 //! ```
 //!
-//! SIZE_MB is in 10^6 bytes (decimal megabytes), the file comes out within a
-//! few percent of it. Same SIZE_MB and SEED, same bytes out.
+//! SIZE_MB is in 10^6 bytes (decimal megabytes); the file comes out within a
+//! few percent of it (generation stops opening connections when the bytes
+//! written plus those planned for open connections reach it, and every open
+//! connection then runs to its end). Same SIZE_MB and SEED, same bytes out.
+//! Timestamps (µs) start at 2026-11-28T10:00:00Z and never go back.
 //!
 //! What is in the capture (the vantage point is near the clients):
 //! - thousands of connections, 100–500 open at a time (a target that drifts
@@ -16,7 +19,13 @@
 //!   MSS (1448 bytes over IPv4, 1428 over IPv6), sent in slow-start flights
 //!   one RTT apart (initial window 10, doubling to 64), ACKed by the client
 //!   every 2 segments and at the end of each flight;
-//! - a quarter of the connections are keep-alive with 2–6 requests;
+//! - a quarter of the connections are keep-alive with 2–6 requests, the
+//!   client thinking 10 ms–5 s between them; idle connections are closed
+//!   10 ms–15 s after the last response; RTT 5–200 ms, path 10–500 Mbit/s;
+//! - response bodies: 80% 1–16 KB, 17% 16–256 KB, 3% 256 KB–4 MB
+//!   (log-uniform within each band);
+//! - ephemeral client ports per host; a 4-tuple is never reused while it is
+//!   open, so every SYN starts a distinct connection;
 //! - closing: client FIN or server FIN (`Connection: close`) for most, a
 //!   client or server RST after the last response for a few, and a refused
 //!   SYN (SYN → RST-ACK) for ~1%;
@@ -214,7 +223,8 @@ impl Pattern {
         ];
         let mut v = Vec::with_capacity(PATTERN_LEN + 4096);
         while v.len() < PATTERN_LEN + 4096 {
-            v.extend_from_slice(*rng.pick(words));
+            let word: &&[u8] = rng.pick(words);
+            v.extend_from_slice(word);
             if rng.chance(0.2) {
                 let n = rng.next() % 100_000;
                 v.extend_from_slice(n.to_string().as_bytes());
@@ -488,14 +498,14 @@ impl Conn {
             }
             Phase::AfterResponse => {
                 if !self.bodies.is_empty() {
-                    let think = (rng.log_range(1.0, 2000.0) * MS as f64) as u64;
+                    let think = (rng.log_range(10.0, 5000.0) * MS as f64) as u64;
                     let sent = self.send_request(now + think, rng, t);
                     let server_time = (rng.log_range(0.1, 30.0) * MS as f64) as u64;
                     self.start_response(sent + self.rtt + server_time, rng);
                     self.phase = Phase::Respond;
                     return;
                 }
-                let ts = now + (rng.log_range(1.0, 500.0) * MS as f64) as u64;
+                let ts = now + (rng.log_range(10.0, 15_000.0) * MS as f64) as u64;
                 match self.close {
                     Close::ClientFin => {
                         self.ctl(ts, true, flags::FIN | flags::ACK);
@@ -641,8 +651,8 @@ impl Gen {
         };
         let bodies: VecDeque<u64> = (0..n_req).map(|_| Self::body_size(rng)).collect();
         let mss = if v6 { 1428 } else { 1448 };
-        let rtt = (rng.log_range(2.0, 150.0) * MS as f64) as u64;
-        let mbps = rng.log_range(50.0, 1000.0);
+        let rtt = (rng.log_range(5.0, 200.0) * MS as f64) as u64;
+        let mbps = rng.log_range(10.0, 500.0);
         let ser = ((mss + 54) as f64 * 8.0 / mbps * 1_000.0) as u64; // ns
         let host = format!("www.shop{host_idx}.example.com");
         let mut conn = Conn {

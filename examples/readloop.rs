@@ -1,16 +1,31 @@
-//! Benchmark peer: sessmap's offline reader alone (pcap-parser through
-//! `sessmap::capture::Inputs`), touching every frame like the libpcap loop in
-//! benches/pcap_loop.c, so the two readers can be compared on one file.
+//! readloop: sessmap's capture stage alone, for the benchmark's breakdown.
 //!
-//! Usage: cargo run --release --example readloop -- FILE
+//! ```text
+//! cargo run --release --example readloop -- FILE...
+//! ```
+//!
+//! Reads every frame through `sessmap::capture::Inputs` (pcap-parser, the
+//! same reader `sessmap analyze` uses), sums the captured lengths so the loop
+//! cannot be optimised away, and prints `packets=N bytes=M` like
+//! `benches/pcap_loop.c`. Its time against the libpcap loop compares the two
+//! readers; sessmap's time against it is the cost of decode, reassembly and
+//! the report.
 
-fn main() {
-    let paths: Vec<std::path::PathBuf> = std::env::args_os().skip(1).map(Into::into).collect();
-    let mut inputs = match sessmap::capture::Inputs::open(&paths) {
+use sessmap::capture::Inputs;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let paths: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
+    if paths.is_empty() {
+        eprintln!("usage: readloop FILE...");
+        return ExitCode::from(2);
+    }
+    let mut inputs = match Inputs::open(&paths) {
         Ok(i) => i,
         Err(e) => {
             eprintln!("readloop: {e}");
-            std::process::exit(2);
+            return ExitCode::FAILURE;
         }
     };
     let (mut packets, mut bytes) = (0u64, 0u64);
@@ -18,5 +33,11 @@ fn main() {
         packets += 1;
         bytes += frame.data.len() as u64;
     }
-    println!("{packets} packets, {bytes} bytes");
+    for s in inputs.summaries() {
+        if let Some(w) = s.warning {
+            eprintln!("readloop: warning: {w}");
+        }
+    }
+    println!("packets={packets} bytes={bytes}");
+    ExitCode::SUCCESS
 }

@@ -165,7 +165,8 @@ impl Analyzer {
             skipped: decode.skipped,
             fragments: decode.fragments,
             connections: flow_stats.connections,
-            peak_concurrent_connections: flow_stats.peak_concurrent,
+            peak_open_connections: flow_stats.peak_open,
+            idle_timeouts: flow_stats.idle_timeouts,
             limits,
             truncated_inputs: inputs.iter().filter(|i| i.warning.is_some()).count() as u64,
         };

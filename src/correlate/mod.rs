@@ -9,7 +9,7 @@
 use crate::decode::Endpoint;
 use crate::flow::{ConnRecord, ConsumerFactory, Direction};
 use crate::proto::ByteCounter;
-use crate::report::{rfc3339, ConnectionReport, HostReport, PerSide};
+use crate::report::{ConnectionReport, HostReport, PerSide};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -49,12 +49,12 @@ impl ConsumerFactory for Correlator {
         self.out_of_window += c[s].out_of_window + c[r].out_of_window;
         self.connections.push(ConnectionReport {
             id: record.id,
-            client: record.client.to_string(),
-            server: record.server.to_string(),
+            client: record.client,
+            server: record.server,
             vlan: vlan_ids(record.vlan),
             roles: record.roles,
-            start: rfc3339(record.start_ns),
-            end: rfc3339(record.end_ns),
+            start: record.start_ns,
+            end: record.end_ns,
             duration: record.end_ns.saturating_sub(record.start_ns) as f64 / 1e9,
             state: record.state,
             history: record.history.clone(),
@@ -67,10 +67,6 @@ impl ConsumerFactory for Correlator {
             retransmitted_bytes: side(|x| x.retransmitted),
             overlap_conflicts: side(|x| x.overlap_conflicts),
             gaps: c[s].gaps + c[r].gaps,
-            client_ip: record.client.ip,
-            server_ip: record.server.ip,
-            start_ns: record.start_ns,
-            end_ns: record.end_ns,
         });
     }
 }
@@ -82,7 +78,7 @@ impl Correlator {
         connections.sort_unstable_by_key(|c| c.id);
         let mut hosts: BTreeMap<IpAddr, HostReport> = BTreeMap::new();
         for c in &connections {
-            for (ip, opened) in [(c.client_ip, true), (c.server_ip, false)] {
+            for (ip, opened) in [(c.client.ip, true), (c.server.ip, false)] {
                 let h = hosts.entry(ip).or_insert_with(|| HostReport {
                     address: ip.to_string(),
                     connections: 0,

@@ -88,8 +88,8 @@ pub struct FlowStats {
     pub idle_timeouts: u64,
     /// Connections evicted early because the table was full.
     pub table_full_evictions: u64,
-    /// Most connections tracked at once.
-    pub peak_concurrent: u64,
+    /// Most connections open at once (not yet closed by FIN both ways or RST).
+    pub peak_open: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -126,6 +126,8 @@ pub struct FlowTable<F: ConsumerFactory> {
     last_ts_ns: u64,
     next_sweep_ns: u64,
     stats: FlowStats,
+    /// Connections in the table not yet closed.
+    open_now: u64,
 }
 
 impl<F: ConsumerFactory> FlowTable<F> {
@@ -139,6 +141,7 @@ impl<F: ConsumerFactory> FlowTable<F> {
             last_ts_ns: 0,
             next_sweep_ns: 0,
             stats: FlowStats::default(),
+            open_now: 0,
         }
     }
 
@@ -166,7 +169,11 @@ impl<F: ConsumerFactory> FlowTable<F> {
         let limits = self.limits.reassembly;
         // The common case: one lookup.
         if let Some(conn) = self.conns.get_mut(&key) {
+            let was_open = conn.closed_ns.is_none();
             update(conn, seg, &limits);
+            if was_open && conn.closed_ns.is_some() {
+                self.open_now -= 1;
+            }
             return;
         }
         if self.conns.len() >= self.limits.max_connections {
@@ -174,8 +181,11 @@ impl<F: ConsumerFactory> FlowTable<F> {
         }
         let mut conn = self.open(seg);
         update(&mut conn, seg, &limits);
+        if conn.closed_ns.is_none() {
+            self.open_now += 1;
+            self.stats.peak_open = self.stats.peak_open.max(self.open_now);
+        }
         self.conns.insert(key, conn);
-        self.stats.peak_concurrent = self.stats.peak_concurrent.max(self.conns.len() as u64);
     }
 
     fn open(&mut self, seg: &TcpSegment<'_>) -> Connection<F::Consumer> {
@@ -240,6 +250,9 @@ impl<F: ConsumerFactory> FlowTable<F> {
     }
 
     fn close(&mut self, mut conn: Connection<F::Consumer>) {
+        if conn.closed_ns.is_none() {
+            self.open_now -= 1;
+        }
         for dir in [Direction::ToServer, Direction::ToClient] {
             let peer_ack = conn.halves[dir.other() as usize].last_ack;
             let Connection {

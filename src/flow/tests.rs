@@ -437,7 +437,7 @@ fn a_full_table_evicts_the_oldest_and_loses_no_connection() {
 #[test]
 fn idle_connections_leave_the_table_on_capture_time() {
     let mut t = FlowTable::new(FlowLimits::default(), Collect::default());
-    let mut seg = |ts: u64, port: u16| TcpSegment {
+    let seg = |ts: u64, port: u16| TcpSegment {
         ts_ns: ts * 1_000_000_000,
         src: Endpoint { port, ..ep(C) },
         dst: ep(S),

@@ -2,11 +2,11 @@
 //! contract (`sessmap.report/v1`, DESIGN.md).
 
 use crate::capture::InputSummary;
+use crate::decode::Endpoint;
 use crate::decode::FragStats;
 use crate::flow::RoleSource;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 pub const SCHEMA: &str = "sessmap.report/v1";
 
@@ -35,8 +35,11 @@ pub struct Stats {
     pub skipped: BTreeMap<&'static str, u64>,
     pub fragments: FragStats,
     pub connections: u64,
-    /// Most connections open at once.
-    pub peak_concurrent_connections: u64,
+    /// Most connections open at once (handshake or data seen, not yet closed
+    /// by FIN both ways or RST).
+    pub peak_open_connections: u64,
+    /// Connections ended by the idle timeout rather than by FIN or RST.
+    pub idle_timeouts: u64,
     /// Named limits that tripped, with how often.
     pub limits: BTreeMap<&'static str, u64>,
     /// Inputs that ended early (cut short or corrupt).
@@ -53,15 +56,20 @@ pub struct PerSide {
 #[derive(Debug, Clone, Serialize)]
 pub struct ConnectionReport {
     pub id: u64,
-    pub client: String,
-    pub server: String,
+    #[serde(serialize_with = "as_display")]
+    pub client: Endpoint,
+    #[serde(serialize_with = "as_display")]
+    pub server: Endpoint,
     /// VLAN ids, outermost first (absent without tags).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub vlan: Vec<u16>,
     /// How the client/server roles were decided.
     pub roles: RoleSource,
-    pub start: String,
-    pub end: String,
+    /// Nanoseconds since the epoch; RFC 3339 in JSON.
+    #[serde(serialize_with = "as_rfc3339")]
+    pub start: u64,
+    #[serde(serialize_with = "as_rfc3339")]
+    pub end: u64,
     /// Seconds.
     pub duration: f64,
     /// Zeek's conn_state vocabulary.
@@ -77,14 +85,16 @@ pub struct ConnectionReport {
     pub overlap_conflicts: PerSide,
     /// Gap notices given to the protocol parsers.
     pub gaps: u64,
-    #[serde(skip)]
-    pub client_ip: IpAddr,
-    #[serde(skip)]
-    pub server_ip: IpAddr,
-    #[serde(skip)]
-    pub start_ns: u64,
-    #[serde(skip)]
-    pub end_ns: u64,
+}
+
+// Rows keep numbers and addresses, not strings: a capture can have millions
+// of connections, and the strings are made only while rendering.
+fn as_display<T: std::fmt::Display, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+fn as_rfc3339<S: Serializer>(ns: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&super::rfc3339(*ns))
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

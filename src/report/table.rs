@@ -72,11 +72,12 @@ fn summary(report: &Report) -> String {
 
 fn row(c: &ConnectionReport) -> Vec<Cell> {
     // Only the time of day: the date is the same for nearly every row.
-    let start = c.start.get(11..23).unwrap_or(&c.start);
+    let start = super::rfc3339(c.start);
+    let start = start.get(11..23).unwrap_or(&start);
     vec![
         Cell::new(c.id),
-        Cell::new(&c.client),
-        Cell::new(&c.server),
+        Cell::new(c.client),
+        Cell::new(c.server),
         Cell::new(c.state),
         Cell::new(start),
         Cell::new(format!("{:.3}s", c.duration)),
