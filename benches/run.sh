@@ -153,7 +153,7 @@ jq -r '
   "stats.packets=\(.stats.packets)",
   "stats.tcp_segments=\(.stats.tcp_segments)",
   "stats.connections=\(.stats.connections)",
-  "stats.peak_concurrent_connections=\(.stats.peak_concurrent_connections)",
+  "stats.peak_open_connections=\(.stats.peak_open_connections)",
   "report.connection_rows=\(.connections | length)",
   "report.warnings=\(.warnings | length)",
   "report.limits=\(.stats.limits | to_entries | map("\(.key):\(.value)") | join(",") | if . == "" then "none" else . end)",
@@ -189,7 +189,7 @@ if [[ -f $META ]]; then
 fi
 check "warnings" "$(fact report.warnings)" 0
 check "limits tripped" "$(fact report.limits)" none
-echo "   other: peak_concurrent_connections=$(fact stats.peak_concurrent_connections) (gencap max open: $(meta max_open_connections)), capture_seconds=$(meta capture_seconds)"
+echo "   other: peak_open_connections=$(fact stats.peak_open_connections) (gencap max open: $(meta max_open_connections)), capture_seconds=$(meta capture_seconds)"
 grep '^state\.' "$OUT/report.facts" | sed 's/^/   sessmap /' | tr '\n' ' '; echo
 if [[ -n $ts_s ]]; then
     echo "   tshark conv,tcp conversations: $(grep -c '<->' "$OUT/tshark-conv.txt")"
