@@ -395,3 +395,37 @@ fn truncated_file_reports_what_was_read_with_a_warning() {
         .contains("cut short"));
     assert_eq!(only_conn(&report)["bytes"]["client"], 18);
 }
+
+/// Inserts a hop-by-hop and a destination-options header (each 8 bytes of
+/// PadN) between an IPv6 header and its TCP segment.
+fn with_ipv6_extensions(frame: &[u8]) -> Vec<u8> {
+    let ip = strip_ethernet(frame);
+    let mut p = ip[..40].to_vec();
+    let payload_len = u16::from_be_bytes([ip[4], ip[5]]) + 16;
+    p[4..6].copy_from_slice(&payload_len.to_be_bytes());
+    p[6] = 0; // Hop-by-hop
+    p.extend_from_slice(&[60, 0, 1, 4, 0, 0, 0, 0]); // then Destination Options
+    p.extend_from_slice(&[6, 0, 1, 4, 0, 0, 0, 0]); // then TCP
+    p.extend_from_slice(&ip[40..]);
+    ethernet(&p)
+}
+
+#[test]
+fn ipv6_extension_headers_before_tcp() {
+    let mut t = Talk::new("[fd00::1]:43000", "[fd00::2]:8080", 1, 1);
+    t.handshake();
+    t.send(true, b"ping");
+    t.send(false, b"pong!");
+    t.close();
+    let frames: Vec<_> = t
+        .frames
+        .iter()
+        .map(|(ts, f)| (*ts, with_ipv6_extensions(f)))
+        .collect();
+    let report = analyze_frames(LinkType::ETHERNET, &frames);
+    let c = only_conn(&report);
+    assert_eq!(c["client"], "[fd00::1]:43000");
+    assert_eq!(c["bytes"]["client"], 4);
+    assert_eq!(c["bytes"]["server"], 5);
+    assert_eq!(c["state"], "SF");
+}
