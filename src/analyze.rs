@@ -135,6 +135,7 @@ impl Analyzer {
             ("fragment_memory", decode.fragments.dropped_limit),
             ("reassembly_buffer", correlator.reassembly_overflows),
             ("connection_table", flow_stats.table_full_evictions),
+            ("reassembly_memory", flow_stats.memory_flushes),
         ] {
             if n > 0 {
                 limits.insert(name, n);

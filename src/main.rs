@@ -42,7 +42,8 @@ struct AnalyzeArgs {
     #[arg(long, value_name = "BPF")]
     filter: Option<String>,
     /// Seconds of capture time without a packet after which a connection is over.
-    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    #[arg(long, value_name = "SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..))]
     idle_timeout: u64,
 }
 

@@ -37,7 +37,7 @@ fn in_order_packets_allocate_nothing() {
     let body = [b'x'; 1400];
     let mut frames = Vec::new();
     let (mut cseq, mut sseq) = (1000u32, 9000u32);
-    let mut seg = |src, dst, seq, ack, f, payload: &'static [u8]| {
+    let seg = |src, dst, seq, ack, f, payload: &'static [u8]| {
         ethernet_tcp(&Segment {
             src,
             dst,

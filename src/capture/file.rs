@@ -18,7 +18,7 @@ use pcap_parser::{PcapBlockOwned, PcapError};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 /// Initial reader buffer; grows on demand for larger records.
@@ -51,6 +51,8 @@ pub struct InputSummary {
 #[derive(Debug, Clone, Copy)]
 struct Interface {
     linktype: LinkType,
+    /// Most bytes captured per packet (0: no limit).
+    snaplen: u32,
     /// Timestamp units per second.
     units_per_sec: u64,
     offset_secs: i64,
@@ -101,16 +103,22 @@ impl FileSource {
                 source,
             })?)
         };
-        let mut buffered = BufReader::with_capacity(64 * 1024, raw);
-        let head = buffered.fill_buf().map_err(|source| CaptureError::Read {
+        // Peek at the magic without trusting one read to return it (a pipe
+        // may deliver a byte at a time), then put it back in front.
+        let mut raw = raw;
+        let mut magic = [0u8; 2];
+        let got = read_full(&mut raw, &mut magic).map_err(|source| CaptureError::Read {
             path: path.to_owned(),
             source,
         })?;
-        let compressed = head.starts_with(&[0x1f, 0x8b]);
+        let head = std::io::Cursor::new(magic[..got].to_vec());
+        let compressed = magic[..got] == [0x1f, 0x8b];
+        let rest = head.chain(raw);
+        // pcap-parser sizes up the file from its first read: always fill it.
         let reader: Box<dyn Read + Send> = if compressed {
-            Box::new(MultiGzDecoder::new(buffered))
+            Box::new(FullReads(MultiGzDecoder::new(BufReader::new(rest))))
         } else {
-            Box::new(buffered)
+            Box::new(FullReads(BufReader::with_capacity(64 * 1024, rest)))
         };
         let reader = pcap_parser::create_reader(BUFFER_BYTES, reader).map_err(|e| match e {
             PcapError::Eof => CaptureError::Empty {
@@ -264,10 +272,16 @@ impl FileSource {
             PcapBlockOwned::NG(Block::EnhancedPacket(b)) => {
                 (b.data.get(..b.caplen as usize).unwrap_or(b.data), b.origlen)
             }
-            PcapBlockOwned::NG(Block::SimplePacket(b)) => (
-                b.data.get(..b.origlen as usize).unwrap_or(b.data),
-                b.origlen,
-            ),
+            // A simple packet's captured length is the smaller of its wire
+            // length and the interface's snaplen; the rest is padding.
+            PcapBlockOwned::NG(Block::SimplePacket(b)) => {
+                let snaplen = self.interfaces.first().map_or(0, |i| i.snaplen);
+                let caplen = match snaplen {
+                    0 => b.origlen,
+                    s => b.origlen.min(s),
+                };
+                (b.data.get(..caplen as usize).unwrap_or(b.data), b.origlen)
+            }
             _ => return None,
         };
         self.summary.packets += 1;
@@ -291,6 +305,30 @@ impl FileSource {
             self.summary.packets
         ));
         self.done = true;
+    }
+}
+
+/// Reads until `buf` is full or the input ends; returns the bytes read.
+fn read_full<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// A reader whose reads return a full buffer unless the input ends, so a
+/// slow pipe cannot make a record look cut short.
+struct FullReads<R>(R);
+
+impl<R: Read> Read for FullReads<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        read_full(&mut self.0, buf)
     }
 }
 
@@ -336,8 +374,9 @@ fn classify(
                 summary.linktypes.insert(linktype.to_string());
                 interfaces.push(Interface {
                     linktype,
+                    snaplen: idb.snaplen,
                     // An invalid if_tsresol falls back to the default (µs).
-                    units_per_sec: idb.ts_resolution().unwrap_or(1_000_000).max(1),
+                    units_per_sec: units_per_sec(idb.if_tsresol).unwrap_or(1_000_000),
                     offset_secs: idb.ts_offset(),
                 });
                 Step::Skip
@@ -365,6 +404,18 @@ fn classify(
     }
 }
 
+/// Timestamp units per second from a pcapng `if_tsresol`: 10^-n seconds,
+/// or 2^-n with the high bit set. (pcap-parser 0.17's own helper rejects
+/// every binary resolution.) `None` when the unit does not fit in a u64.
+fn units_per_sec(tsresol: u8) -> Option<u64> {
+    let n = u32::from(tsresol & 0x7f);
+    if tsresol & 0x80 != 0 {
+        1u64.checked_shl(n).filter(|_| n < 64)
+    } else {
+        10u64.checked_pow(n)
+    }
+}
+
 fn units_to_ns(units: u64, iface: &Interface) -> u64 {
     let per = iface.units_per_sec as u128;
     let ns = (units as u128 / per) * 1_000_000_000 + (units as u128 % per) * 1_000_000_000 / per;
@@ -377,9 +428,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tsresol_decimal_and_binary() {
+        assert_eq!(units_per_sec(6), Some(1_000_000));
+        assert_eq!(units_per_sec(9), Some(1_000_000_000));
+        assert_eq!(units_per_sec(0), Some(1));
+        assert_eq!(units_per_sec(0x80 | 10), Some(1024));
+        assert_eq!(units_per_sec(0x80 | 30), Some(1 << 30));
+        assert_eq!(units_per_sec(0x80 | 64), None);
+        assert_eq!(units_per_sec(20), None);
+    }
+
+    #[test]
     fn pcapng_resolutions_convert_to_nanoseconds() {
         let micro = Interface {
             linktype: LinkType::ETHERNET,
+            snaplen: 0,
             units_per_sec: 1_000_000,
             offset_secs: 0,
         };

@@ -12,9 +12,7 @@ mod link;
 pub use frag::{FragLimits, FragStats};
 
 use crate::capture::Frame;
-use etherparse::{
-    IpNumber, Ipv6ExtensionSlice, LaxIpPayloadSlice, LaxNetSlice, LaxSlicedPacket, TcpSlice,
-};
+use etherparse::{IpNumber, LaxIpPayloadSlice, LaxNetSlice, LaxSlicedPacket, TcpSlice};
 use frag::{Defragmenter, FragKey};
 use link::{LinkSkip, Network};
 use serde::Serialize;
@@ -184,17 +182,24 @@ fn decode_frame<'a>(
     defrag: &'a mut Defragmenter,
     frame: &Frame<'a>,
 ) -> Result<TcpSegment<'a>, Skip> {
-    let sliced = match link::strip(frame.linktype, frame.data) {
-        Ok(Network::Ethernet(bytes)) => {
-            LaxSlicedPacket::from_ethernet(bytes).map_err(|_| Skip::Truncated)?
-        }
-        Ok(Network::EtherType(et, bytes)) => {
-            LaxSlicedPacket::from_ether_type(etherparse::EtherType(et), bytes)
-        }
-        Ok(Network::Ip(bytes)) => LaxSlicedPacket::from_ip(bytes).map_err(|e| match e {
-            etherparse::err::ip::LaxHeaderSliceError::Len(_) => Skip::Truncated,
-            etherparse::err::ip::LaxHeaderSliceError::Content(_) => Skip::BadHeader,
-        })?,
+    // `bare`: the network-layer bytes when the link header told us where
+    // they start (kept for the IPv6 fragment walk).
+    let (sliced, bare) = match link::strip(frame.linktype, frame.data) {
+        Ok(Network::Ethernet(bytes)) => (
+            LaxSlicedPacket::from_ethernet(bytes).map_err(|_| Skip::Truncated)?,
+            None,
+        ),
+        Ok(Network::EtherType(et, bytes)) => (
+            LaxSlicedPacket::from_ether_type(etherparse::EtherType(et), bytes),
+            Some(bytes),
+        ),
+        Ok(Network::Ip(bytes)) => (
+            LaxSlicedPacket::from_ip(bytes).map_err(|e| match e {
+                etherparse::err::ip::LaxHeaderSliceError::Len(_) => Skip::Truncated,
+                etherparse::err::ip::LaxHeaderSliceError::Content(_) => Skip::BadHeader,
+            })?,
+            Some(bytes),
+        ),
         Err(LinkSkip::Truncated) => return Err(Skip::Truncated),
         Err(LinkSkip::NonIp) => return Err(Skip::NonIp),
         Err(LinkSkip::Unsupported) => return Err(Skip::UnsupportedLinkType),
@@ -204,7 +209,7 @@ fn decode_frame<'a>(
         .iter()
         .fold(0u64, |acc, id| (acc << 13) | 0x1000 | u64::from(id.value()));
     let ts_ns = frame.ts_ns;
-    let net = match sliced.net {
+    let net = match &sliced.net {
         Some(net) => net,
         None => {
             return Err(match sliced.stop_err {
@@ -214,25 +219,28 @@ fn decode_frame<'a>(
             })
         }
     };
-    let (src, dst, payload, claimed, frag) = match &net {
+    let (src, dst, payload, claimed, frag) = match net {
         LaxNetSlice::Ipv4(ip) => {
             let h = ip.header();
             let p = ip.payload().clone();
             let claimed = (h.total_len() as usize).saturating_sub(h.slice().len());
-            let frag = ip.is_payload_fragmented().then(|| {
-                (
-                    u32::from(h.identification()),
-                    u32::from(h.fragments_offset().value()) * 8,
-                    h.more_fragments(),
-                )
-            });
-            (
-                IpAddr::V4(h.source_addr()),
-                IpAddr::V4(h.destination_addr()),
-                p,
-                claimed,
-                frag,
-            )
+            let frag = if ip.is_payload_fragmented() {
+                if p.incomplete {
+                    // A fragment cut by the snaplen can never complete.
+                    return Err(Skip::Truncated);
+                }
+                Some(Fragment {
+                    id: u32::from(h.identification()),
+                    offset: u32::from(h.fragments_offset().value()) * 8,
+                    more: h.more_fragments(),
+                    protocol: p.ip_number.0,
+                    data: p.payload,
+                })
+            } else {
+                None
+            };
+            let (src, dst) = (h.source_addr(), h.destination_addr());
+            (IpAddr::V4(src), IpAddr::V4(dst), p, claimed, frag)
         }
         LaxNetSlice::Ipv6(ip) => {
             let h = ip.header();
@@ -240,30 +248,37 @@ fn decode_frame<'a>(
             let claimed =
                 (h.payload_length() as usize).saturating_sub(ip.extensions().slice().len());
             let frag = if ip.is_payload_fragmented() {
-                ip.extensions()
-                    .clone()
-                    .into_iter()
-                    .find_map(|ext| match ext {
-                        Ipv6ExtensionSlice::Fragment(f) => Some((
-                            f.identification(),
-                            u32::from(f.fragment_offset().value()) * 8,
-                            f.more_fragments(),
-                        )),
-                        _ => None,
-                    })
+                // etherparse reads on past the Fragment header, where a
+                // non-first fragment holds payload, not headers: walk the
+                // raw packet instead.
+                let raw = sliced.ether_payload().map(|e| e.payload).or(bare);
+                Some(raw.ok_or(Skip::BadHeader).and_then(ipv6_fragment)?)
             } else {
                 None
             };
-            (
-                IpAddr::V6(h.source_addr()),
-                IpAddr::V6(h.destination_addr()),
-                p,
-                claimed,
-                frag,
-            )
+            let (src, dst) = (h.source_addr(), h.destination_addr());
+            (IpAddr::V6(src), IpAddr::V6(dst), p, claimed, frag)
         }
         LaxNetSlice::Arp(_) => return Err(Skip::NonIp),
     };
+    if let Some(f) = frag {
+        if !matches!(f.protocol, TCP | HOP_BY_HOP | ROUTING | DEST_OPTS) {
+            return Err(Skip::NonTcp);
+        }
+        let key = FragKey {
+            src,
+            dst,
+            id: f.id,
+            protocol: f.protocol,
+        };
+        let whole = defrag
+            .add(key, ts_ns, f.offset, f.more, f.data)
+            .ok_or(Skip::FragmentHeld)?;
+        // An IPv6 datagram may carry more extension headers after the
+        // Fragment header.
+        let tcp = skip_ipv6_extensions(f.protocol, whole).ok_or(Skip::NonTcp)?;
+        return tcp_segment(ts_ns, src, dst, vlan, tcp, tcp.len());
+    }
     let LaxIpPayloadSlice {
         incomplete,
         ip_number,
@@ -273,24 +288,77 @@ fn decode_frame<'a>(
     if ip_number != IpNumber::TCP {
         return Err(Skip::NonTcp);
     }
-    if let Some((id, offset, more)) = frag {
-        if incomplete {
-            // A fragment cut by the snaplen can never complete a datagram.
-            return Err(Skip::Truncated);
-        }
-        let key = FragKey {
-            src,
-            dst,
-            id,
-            protocol: ip_number.0,
-        };
-        let whole = defrag
-            .add(key, ts_ns, offset, more, bytes)
-            .ok_or(Skip::FragmentHeld)?;
-        return tcp_segment(ts_ns, src, dst, vlan, whole, whole.len());
-    }
     let claimed = if incomplete { claimed } else { bytes.len() };
     tcp_segment(ts_ns, src, dst, vlan, bytes, claimed)
+}
+
+const HOP_BY_HOP: u8 = 0;
+const TCP: u8 = 6;
+const ROUTING: u8 = 43;
+const FRAGMENT: u8 = 44;
+const DEST_OPTS: u8 = 60;
+
+/// One IP fragment.
+struct Fragment<'a> {
+    id: u32,
+    /// Byte offset in the datagram's payload.
+    offset: u32,
+    more: bool,
+    /// The protocol (next header) of the reassembled payload.
+    protocol: u8,
+    data: &'a [u8],
+}
+
+/// The Fragment header of an IPv6 packet (RFC 8200 section 4.5), found by
+/// walking the extension headers before it, and the bytes it carries.
+fn ipv6_fragment(raw: &[u8]) -> Result<Fragment<'_>, Skip> {
+    let payload_len = u16::from_be_bytes([
+        *raw.get(4).ok_or(Skip::Truncated)?,
+        *raw.get(5).ok_or(Skip::Truncated)?,
+    ]) as usize;
+    let end = 40 + payload_len;
+    if raw.len() < end {
+        return Err(Skip::Truncated);
+    }
+    let mut next = *raw.get(6).ok_or(Skip::Truncated)?;
+    let mut pos = 40;
+    loop {
+        match next {
+            HOP_BY_HOP | ROUTING | DEST_OPTS => {
+                let len = (*raw.get(pos + 1).ok_or(Skip::BadHeader)? as usize + 1) * 8;
+                next = *raw.get(pos).ok_or(Skip::BadHeader)?;
+                pos += len;
+            }
+            FRAGMENT => {
+                let h = raw.get(pos..pos + 8).ok_or(Skip::BadHeader)?;
+                let off_flags = u16::from_be_bytes([h[2], h[3]]);
+                return Ok(Fragment {
+                    id: u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
+                    offset: u32::from(off_flags >> 3) * 8,
+                    more: off_flags & 1 == 1,
+                    protocol: h[0],
+                    data: raw.get(pos + 8..end).ok_or(Skip::BadHeader)?,
+                });
+            }
+            _ => return Err(Skip::BadHeader),
+        }
+    }
+}
+
+/// The TCP segment after any IPv6 extension headers that open `payload`
+/// (whose first header is `next`).
+fn skip_ipv6_extensions(mut next: u8, mut payload: &[u8]) -> Option<&[u8]> {
+    loop {
+        match next {
+            TCP => return Some(payload),
+            HOP_BY_HOP | ROUTING | DEST_OPTS => {
+                let len = (*payload.get(1)? as usize + 1) * 8;
+                next = *payload.first()?;
+                payload = payload.get(len..)?;
+            }
+            _ => return None,
+        }
+    }
 }
 
 /// Reads the TCP header from `bytes` (the captured IP payload), of which the

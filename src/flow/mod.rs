@@ -67,6 +67,9 @@ pub struct FlowLimits {
     pub close_linger_ns: u64,
     /// Most connections tracked at once.
     pub max_connections: usize,
+    /// Out-of-order bytes buffered over all connections. The connection that
+    /// goes over it gives up on its holes (skips them as gaps).
+    pub max_total_pending_bytes: usize,
     pub reassembly: ReassemblyLimits,
 }
 
@@ -76,6 +79,7 @@ impl Default for FlowLimits {
             idle_timeout_ns: 300_000_000_000,
             close_linger_ns: 5_000_000_000,
             max_connections: 262_144,
+            max_total_pending_bytes: 64 << 20,
             reassembly: ReassemblyLimits::default(),
         }
     }
@@ -88,6 +92,9 @@ pub struct FlowStats {
     pub idle_timeouts: u64,
     /// Connections evicted early because the table was full.
     pub table_full_evictions: u64,
+    /// Times a connection flushed its holes because all connections together
+    /// buffered more than `max_total_pending_bytes`.
+    pub memory_flushes: u64,
     /// Most connections open at once (not yet closed by FIN both ways or RST).
     pub peak_open: u64,
 }
@@ -128,6 +135,8 @@ pub struct FlowTable<F: ConsumerFactory> {
     stats: FlowStats,
     /// Connections in the table not yet closed.
     open_now: u64,
+    /// Out-of-order bytes buffered over all connections.
+    total_pending: usize,
 }
 
 impl<F: ConsumerFactory> FlowTable<F> {
@@ -142,6 +151,7 @@ impl<F: ConsumerFactory> FlowTable<F> {
             next_sweep_ns: 0,
             stats: FlowStats::default(),
             open_now: 0,
+            total_pending: 0,
         }
     }
 
@@ -170,9 +180,19 @@ impl<F: ConsumerFactory> FlowTable<F> {
         // The common case: one lookup.
         if let Some(conn) = self.conns.get_mut(&key) {
             let was_open = conn.closed_ns.is_none();
+            let pending_before = pending_bytes(conn);
             update(conn, seg, &limits);
             if was_open && conn.closed_ns.is_some() {
                 self.open_now -= 1;
+            }
+            let pending_after = pending_bytes(conn);
+            if pending_after != pending_before {
+                self.total_pending = self.total_pending + pending_after - pending_before;
+                if self.total_pending > self.limits.max_total_pending_bytes {
+                    flush(conn);
+                    self.total_pending -= pending_after;
+                    self.stats.memory_flushes += 1;
+                }
             }
             return;
         }
@@ -185,6 +205,7 @@ impl<F: ConsumerFactory> FlowTable<F> {
             self.open_now += 1;
             self.stats.peak_open = self.stats.peak_open.max(self.open_now);
         }
+        self.total_pending += pending_bytes(&conn);
         self.conns.insert(key, conn);
     }
 
@@ -253,6 +274,7 @@ impl<F: ConsumerFactory> FlowTable<F> {
         if conn.closed_ns.is_none() {
             self.open_now -= 1;
         }
+        self.total_pending -= pending_bytes(&conn);
         for dir in [Direction::ToServer, Direction::ToClient] {
             let peer_ack = conn.halves[dir.other() as usize].last_ack;
             let Connection {
@@ -282,6 +304,23 @@ impl<F: ConsumerFactory> FlowTable<F> {
 
     pub fn open_connections(&self) -> usize {
         self.conns.len()
+    }
+}
+
+fn pending_bytes<C>(conn: &Connection<C>) -> usize {
+    conn.halves[0].stream.pending_bytes() + conn.halves[1].stream.pending_bytes()
+}
+
+/// Gives up on every hole of the connection (memory budget exhausted).
+fn flush<C: StreamConsumer>(conn: &mut Connection<C>) {
+    for dir in [Direction::ToServer, Direction::ToClient] {
+        let Connection {
+            halves, consumer, ..
+        } = &mut *conn;
+        halves[dir as usize].stream.flush(dir, consumer);
+        if halves[dir as usize].stream.counters.gaps > 0 {
+            conn.mark(dir, b'G');
+        }
     }
 }
 

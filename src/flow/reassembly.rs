@@ -18,8 +18,10 @@
 use super::seq::SeqNum;
 use super::{Direction, StreamConsumer};
 
-/// Bytes of already-delivered data kept to compare retransmissions against.
-const TAIL_BYTES: usize = 4096;
+/// Bytes of already-delivered data kept to compare retransmissions against:
+/// one full-size segment, what retransmissions nearly always repeat. Per
+/// direction of every connection with data, so kept small.
+const TAIL_BYTES: usize = 2048;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ReassemblyLimits {
@@ -93,6 +95,22 @@ impl HalfStream {
         self.ended
     }
 
+    /// Bytes waiting out of order.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes
+    }
+
+    /// Gives up on every hole now: skips them (as gaps) and delivers what
+    /// waited. Used when the table-wide memory budget is exhausted.
+    pub fn flush<C: StreamConsumer>(&mut self, dir: Direction, c: &mut C) {
+        while !self.pending.is_empty() {
+            self.counters.pending_overflows += 1;
+            self.skip_to_first(dir, c);
+            self.drain(dir, c);
+        }
+        self.end_if_complete(dir, c);
+    }
+
     /// A SYN: the stream starts after it. A retransmitted SYN with the same
     /// number changes nothing.
     pub fn syn(&mut self, isn: SeqNum) {
@@ -120,7 +138,15 @@ impl HalfStream {
         missing: u32,
         c: &mut C,
     ) {
-        if self.ended || (data.is_empty() && missing == 0) {
+        if data.is_empty() && missing == 0 {
+            return;
+        }
+        if self.ended {
+            // Late copies of the stream's last bytes, or junk past its end.
+            match self.next.map(|n| seq.since(n)) {
+                Some(rel) if rel < 0 => self.counters.retransmitted += data.len() as u64,
+                _ => self.counters.out_of_window += 1,
+            }
             return;
         }
         // A stream seen from its middle starts at its first segment.
@@ -156,13 +182,20 @@ impl HalfStream {
     /// point was lost by the capture, not by the network.
     pub fn acked<C: StreamConsumer>(&mut self, dir: Direction, ack: SeqNum, c: &mut C) {
         let Some(next) = self.next else { return };
-        let Some(first) = self.pending.first() else {
-            return;
-        };
+        // `ack` is the receiver's next expected byte: every hole before it
+        // reached the receiver, so the capture lost it.
         let acked_to = self.offset as i64 + ack.since(next) as i64;
-        if acked_to > first.start as i64 {
+        let mut skipped = false;
+        while self
+            .pending
+            .first()
+            .is_some_and(|first| acked_to >= first.start as i64)
+        {
             self.skip_to_first(dir, c);
             self.drain(dir, c);
+            skipped = true;
+        }
+        if skipped {
             self.end_if_complete(dir, c);
         }
     }
@@ -183,12 +216,10 @@ impl HalfStream {
             self.skip_to_first(dir, c);
             self.drain(dir, c);
         }
-        if let (Some(next), Some(ack)) = (self.next, peer_ack) {
-            // The FIN itself takes one sequence number.
-            let end = match self.fin {
-                Some(f) if ack == f.plus(1) => f,
-                _ => ack,
-            };
+        // Where the stream really ended: its FIN when seen, else what the
+        // peer acknowledged. Bytes between here and there were sent but not
+        // captured.
+        if let (Some(next), Some(end)) = (self.next, self.fin.or(peer_ack)) {
             if let Some(lost) = next.distance_to(end) {
                 if lost > 0 {
                     self.deliver_gap(dir, lost as u64, c);
@@ -262,33 +293,71 @@ impl HalfStream {
         }
         for (s, e) in fresh {
             let bytes = &data[(s - start) as usize..(e - start) as usize];
-            while !self.pending.is_empty()
+            // Make room: skip holes from the front, but never past this
+            // piece: if it lies in the first hole, the hole ends where the
+            // piece starts and the piece continues the stream.
+            while s > self.offset
                 && (self.pending_bytes + bytes.len() > limits.max_pending_bytes
                     || self.pending.len() >= limits.max_pending_chunks)
-                && self.pending.first().is_some_and(|f| f.start > self.offset)
-                && s > self.offset
             {
+                let Some(first_start) = self.pending.first().map(|f| f.start) else {
+                    break;
+                };
                 self.counters.pending_overflows += 1;
-                self.skip_to_first(dir, c);
-                self.drain(dir, c);
+                if s < first_start {
+                    self.deliver_gap(dir, s - self.offset, c);
+                } else {
+                    self.skip_to_first(dir, c);
+                    self.drain(dir, c);
+                }
             }
-            if s <= self.offset && self.pending.is_empty() {
-                // The hole closed while making room: deliver directly.
+            if s <= self.offset {
+                // Fresh pieces never overlap pending chunks, and holes are
+                // skipped only up to a piece: it continues the stream.
                 let skip = (self.offset - s) as usize;
                 if let Some(rest) = bytes.get(skip..) {
                     self.deliver(dir, rest, c);
                 }
+                self.drain(dir, c);
                 continue;
             }
-            let at = self.pending.partition_point(|ch| ch.start < s);
-            self.pending_bytes += bytes.len();
-            self.pending.insert(
+            self.store(s, bytes);
+        }
+    }
+
+    /// Buffers a piece that covers no pending byte, merging it with the
+    /// chunks it touches so the chunk count follows the number of holes.
+    fn store(&mut self, s: u64, bytes: &[u8]) {
+        let e = s + bytes.len() as u64;
+        self.pending_bytes += bytes.len();
+        let at = self.pending.partition_point(|ch| ch.start < s);
+        let joins_next = self.pending.get(at).is_some_and(|next| next.start == e);
+        match at.checked_sub(1).and_then(|i| self.pending.get_mut(i)) {
+            Some(prev) if prev.end() == s => {
+                prev.data.extend_from_slice(bytes);
+                if joins_next {
+                    let next = self.pending.remove(at);
+                    if let Some(prev) = self.pending.get_mut(at - 1) {
+                        prev.data.extend_from_slice(&next.data);
+                    }
+                }
+            }
+            _ if joins_next => {
+                if let Some(next) = self.pending.get_mut(at) {
+                    let mut data = Vec::with_capacity(bytes.len() + next.data.len());
+                    data.extend_from_slice(bytes);
+                    data.extend_from_slice(&next.data);
+                    next.data = data;
+                    next.start = s;
+                }
+            }
+            _ => self.pending.insert(
                 at,
                 Chunk {
                     start: s,
                     data: bytes.to_vec(),
                 },
-            );
+            ),
         }
     }
 

@@ -23,6 +23,7 @@ impl StreamConsumer for Recorder {
     fn gap(&mut self, dir: Direction, offset: u64, len: u64) {
         let s = &mut self.stream[dir as usize];
         assert_eq!(offset, s.len() as u64, "gap must continue the stream");
+        assert!(!self.ended[dir as usize], "gap after end");
         s.extend(std::iter::repeat_n(None, len as usize));
     }
     fn end(&mut self, dir: Direction) {
@@ -210,6 +211,89 @@ fn the_out_of_order_bound_skips_the_hole() {
     assert_eq!(r.text(), "a_cdefgh");
     assert_eq!(h.counters.pending_overflows, 1);
     assert_eq!(h.counters.missed, 1);
+}
+
+#[test]
+fn making_room_never_skips_the_data_that_fills_the_hole() {
+    let limits = ReassemblyLimits {
+        max_pending_bytes: 1 << 20,
+        max_pending_chunks: 4,
+    };
+    // 'b'..'e' lost, then 'cd' retransmitted while the buffer is full: the
+    // skipped hole ends where 'cd' starts.
+    let segs: Vec<(u32, &[u8])> = vec![
+        (1, b"a"),
+        (6, b"f"),
+        (8, b"h"),
+        (10, b"j"),
+        (12, b"l"),
+        (3, b"cd"),
+    ];
+    let (r, h) = run(Some(0), &segs, limits);
+    assert_eq!(r.text(), "a_cd_f_h_j_l");
+    assert_eq!(h.counters.missed, 5);
+    assert_eq!(h.counters.bytes, 7);
+}
+
+#[test]
+fn adjacent_out_of_order_segments_share_one_chunk() {
+    let limits = ReassemblyLimits {
+        max_pending_bytes: 1 << 20,
+        max_pending_chunks: 2,
+    };
+    // One hole followed by many contiguous segments: the bound counts holes,
+    // so the late retransmission still fills the hole.
+    let mut segs: Vec<(u32, &[u8])> = (0..50).map(|i| (3 + i * 2, &b"xy"[..])).collect();
+    segs.push((1, b"ab"));
+    let (r, h) = run(Some(0), &segs, limits);
+    assert_eq!(h.counters.missed, 0);
+    assert_eq!(h.counters.pending_overflows, 0);
+    assert_eq!(r.text().len(), 102);
+    assert!(r.text().starts_with("abxyxy"));
+}
+
+#[test]
+fn an_ack_at_the_chunk_start_skips_the_hole_and_every_hole_before_it() {
+    let mut h = HalfStream::default();
+    let mut r = Recorder::default();
+    let limits = ReassemblyLimits::default();
+    h.syn(SeqNum(0));
+    h.segment(D, &limits, SeqNum(1), b"a", 0, &mut r);
+    h.segment(D, &limits, SeqNum(4), b"d", 0, &mut r);
+    h.segment(D, &limits, SeqNum(7), b"g", 0, &mut r);
+    // The receiver expects byte 7 next: it had 'b', 'c', 'e' and 'f'.
+    h.acked(D, SeqNum(7), &mut r);
+    assert_eq!(r.text(), "a__d__g");
+    assert_eq!(h.counters.missed, 4);
+}
+
+#[test]
+fn a_fin_past_the_last_data_counts_the_lost_tail() {
+    let mut h = HalfStream::default();
+    let mut r = Recorder::default();
+    h.syn(SeqNum(0));
+    h.segment(D, &ReassemblyLimits::default(), SeqNum(1), b"ab", 0, &mut r);
+    h.fin(D, SeqNum(11), &mut r);
+    assert!(!r.ended[0]);
+    h.finish(D, None, &mut r);
+    assert_eq!(h.counters.missed, 8);
+    assert!(r.ended[0]);
+}
+
+#[test]
+fn data_after_the_end_is_counted() {
+    let mut h = HalfStream::default();
+    let mut r = Recorder::default();
+    let limits = ReassemblyLimits::default();
+    h.syn(SeqNum(0));
+    h.segment(D, &limits, SeqNum(1), b"ab", 0, &mut r);
+    h.fin(D, SeqNum(3), &mut r);
+    assert!(r.ended[0]);
+    h.segment(D, &limits, SeqNum(1), b"ab", 0, &mut r);
+    h.segment(D, &limits, SeqNum(9), b"zz", 0, &mut r);
+    assert_eq!(h.counters.retransmitted, 2);
+    assert_eq!(h.counters.out_of_window, 1);
+    assert_eq!(r.text(), "ab");
 }
 
 #[test]

@@ -7,18 +7,20 @@ use crate::common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
+/// The corpus, or `None` (said on stderr) when SESSMAP_CORPUS is unset. Set
+/// to a folder without the corpus, it fails: a typo must not pass silently.
 fn corpus() -> Option<PathBuf> {
-    match std::env::var_os("SESSMAP_CORPUS") {
-        Some(p) if PathBuf::from(&p).join("expected_facts.json").is_file() => {
-            Some(PathBuf::from(p))
-        }
-        _ => {
-            eprintln!(
-                "SESSMAP_CORPUS is not set to a corpus folder: corpus conformance NOT checked"
-            );
-            None
-        }
-    }
+    let Some(p) = std::env::var_os("SESSMAP_CORPUS") else {
+        eprintln!("SESSMAP_CORPUS is not set: corpus conformance NOT checked");
+        return None;
+    };
+    let p = PathBuf::from(p);
+    assert!(
+        p.join("expected_facts.json").is_file(),
+        "SESSMAP_CORPUS={} has no expected_facts.json",
+        p.display()
+    );
+    Some(p)
 }
 
 fn report(root: &Path, rel: &str) -> (Value, String) {

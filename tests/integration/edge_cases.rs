@@ -53,7 +53,7 @@ fn out_of_order_and_retransmitted_segments() {
 }
 
 #[test]
-fn conflicting_overlap_is_counted_and_first_data_wins() {
+fn conflicting_overlap_is_counted_and_marked_in_history() {
     let mut t = Talk::new(C, S, 1, 1);
     t.handshake();
     let seq = t.cseq;
@@ -224,7 +224,8 @@ fn fragment_v6(packet: &[u8], size: usize) -> Vec<Vec<u8>> {
 
 #[test]
 fn ip_fragments_are_reassembled_in_any_order() {
-    for (client, server) in [(C, S), ("[fd00::1]:43000", "[fd00::2]:8080")] {
+    let v6 = ("[fd00::1]:43000", "[fd00::2]:8080");
+    for (client, server, dest_opts) in [(C, S, false), (v6.0, v6.1, false), (v6.0, v6.1, true)] {
         let mut t = Talk::new(client, server, 1, 1);
         t.handshake();
         let body = vec![b'q'; 1200];
@@ -236,7 +237,16 @@ fn ip_fragments_are_reassembled_in_any_order() {
             flags: ACK | PSH,
             payload: &body,
         };
-        let ip = ip_of(&seg);
+        let mut ip = ip_of(&seg);
+        if dest_opts {
+            // Destination Options travel inside the fragments, after the
+            // Fragment header.
+            ip = strip_ethernet(&with_ipv6_extensions(&ethernet(&ip)))[..].to_vec();
+            ip[6] = 60;
+            ip.drain(40..48);
+            let len = u16::from_be_bytes([ip[4], ip[5]]) - 8;
+            ip[4..6].copy_from_slice(&len.to_be_bytes());
+        }
         let mut frags = if client.starts_with('[') {
             fragment_v6(&ip, 400)
         } else {
@@ -251,7 +261,7 @@ fn ip_fragments_are_reassembled_in_any_order() {
         t.close();
         let report = analyze_frames(LinkType::ETHERNET, &t.frames);
         let c = only_conn(&report);
-        assert_eq!(c["bytes"]["client"], 1200, "{client}");
+        assert_eq!(c["bytes"]["client"], 1200, "{client} {dest_opts}");
         assert_eq!(c["missed_bytes"]["client"], 0);
         assert_eq!(report["stats"]["fragments"]["reassembled"], 1, "{client}");
         assert_eq!(report["stats"]["skipped"]["fragment_held"], 3, "{client}");
