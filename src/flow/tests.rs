@@ -61,6 +61,13 @@ fn run(
     (r, h)
 }
 
+/// A stream whose SYN had sequence number 0 (data starts at 1).
+fn started() -> (HalfStream, Recorder) {
+    let mut h = HalfStream::default();
+    h.syn(SeqNum(0));
+    (h, Recorder::default())
+}
+
 fn permutations<T: Clone>(items: &[T]) -> Vec<Vec<T>> {
     if items.len() <= 1 {
         return vec![items.to_vec()];
@@ -116,31 +123,21 @@ fn retransmissions_are_counted_not_repeated() {
 
 #[test]
 fn conflicting_overlap_keeps_the_first_data_and_is_counted() {
-    // In order: the retransmission differs from what was delivered.
-    let (r, h) = run(
-        Some(0),
-        &[(1, b"abcd"), (1, b"XXcd"), (5, b"ef")],
-        ReassemblyLimits::default(),
-    );
-    assert_eq!(r.text(), "abcdef");
-    assert_eq!(h.counters.overlap_conflicts, 1);
-    // Out of order: the later segment overlaps a buffered one.
-    let (r, h) = run(
-        Some(0),
-        &[(3, b"cdef"), (4, b"XY"), (1, b"ab")],
-        ReassemblyLimits::default(),
-    );
-    assert_eq!(r.text(), "abcdef");
-    assert_eq!(h.counters.overlap_conflicts, 1);
-    // A segment spanning a buffered chunk: the chunk's bytes win.
-    let (r, h) = run(
-        Some(0),
-        &[(3, b"CD"), (1, b"abcdef")],
-        ReassemblyLimits::default(),
-    );
-    assert_eq!(r.text(), "abCDef");
-    assert_eq!(h.counters.overlap_conflicts, 1);
-    assert_eq!(h.counters.retransmitted, 2);
+    type Case = (&'static [(u32, &'static [u8])], &'static str, u64);
+    let cases: [Case; 3] = [
+        // In order: the retransmission differs from what was delivered.
+        (&[(1, b"abcd"), (1, b"XXcd"), (5, b"ef")], "abcdef", 4),
+        // Out of order: the later segment overlaps a buffered one.
+        (&[(3, b"cdef"), (4, b"XY"), (1, b"ab")], "abcdef", 2),
+        // A segment spanning a buffered chunk: the chunk's bytes win.
+        (&[(3, b"CD"), (1, b"abcdef")], "abCDef", 2),
+    ];
+    for (segs, text, repeated) in cases {
+        let (r, h) = run(Some(0), segs, ReassemblyLimits::default());
+        assert_eq!(r.text(), text, "{segs:?}");
+        assert_eq!(h.counters.overlap_conflicts, 1, "{segs:?}");
+        assert_eq!(h.counters.retransmitted, repeated, "{segs:?}");
+    }
 }
 
 #[test]
@@ -183,9 +180,7 @@ fn a_lost_segment_becomes_a_gap_at_the_end() {
 
 #[test]
 fn the_peer_ack_past_a_hole_skips_it_at_once() {
-    let mut h = HalfStream::default();
-    let mut r = Recorder::default();
-    h.syn(SeqNum(0));
+    let (mut h, mut r) = started();
     let limits = ReassemblyLimits::default();
     h.segment(D, &limits, SeqNum(1), b"ab", 0, &mut r);
     h.segment(D, &limits, SeqNum(5), b"ef", 0, &mut r);
@@ -254,10 +249,8 @@ fn adjacent_out_of_order_segments_share_one_chunk() {
 
 #[test]
 fn an_ack_at_the_chunk_start_skips_the_hole_and_every_hole_before_it() {
-    let mut h = HalfStream::default();
-    let mut r = Recorder::default();
+    let (mut h, mut r) = started();
     let limits = ReassemblyLimits::default();
-    h.syn(SeqNum(0));
     h.segment(D, &limits, SeqNum(1), b"a", 0, &mut r);
     h.segment(D, &limits, SeqNum(4), b"d", 0, &mut r);
     h.segment(D, &limits, SeqNum(7), b"g", 0, &mut r);
@@ -269,9 +262,7 @@ fn an_ack_at_the_chunk_start_skips_the_hole_and_every_hole_before_it() {
 
 #[test]
 fn a_fin_past_the_last_data_counts_the_lost_tail() {
-    let mut h = HalfStream::default();
-    let mut r = Recorder::default();
-    h.syn(SeqNum(0));
+    let (mut h, mut r) = started();
     h.segment(D, &ReassemblyLimits::default(), SeqNum(1), b"ab", 0, &mut r);
     h.fin(D, SeqNum(11), &mut r);
     assert!(!r.ended[0]);
@@ -282,10 +273,8 @@ fn a_fin_past_the_last_data_counts_the_lost_tail() {
 
 #[test]
 fn data_after_the_end_is_counted() {
-    let mut h = HalfStream::default();
-    let mut r = Recorder::default();
+    let (mut h, mut r) = started();
     let limits = ReassemblyLimits::default();
-    h.syn(SeqNum(0));
     h.segment(D, &limits, SeqNum(1), b"ab", 0, &mut r);
     h.fin(D, SeqNum(3), &mut r);
     assert!(r.ended[0]);
@@ -298,10 +287,8 @@ fn data_after_the_end_is_counted() {
 
 #[test]
 fn fin_ends_the_stream_once_the_data_before_it_is_in() {
-    let mut h = HalfStream::default();
-    let mut r = Recorder::default();
+    let (mut h, mut r) = started();
     let limits = ReassemblyLimits::default();
-    h.syn(SeqNum(0));
     h.segment(D, &limits, SeqNum(3), b"cd", 0, &mut r);
     h.fin(D, SeqNum(5), &mut r);
     assert!(!r.ended[0], "a hole before the FIN keeps the stream open");
@@ -312,10 +299,8 @@ fn fin_ends_the_stream_once_the_data_before_it_is_in() {
 
 #[test]
 fn snaplen_cut_payload_is_a_gap() {
-    let mut h = HalfStream::default();
-    let mut r = Recorder::default();
+    let (mut h, mut r) = started();
     let limits = ReassemblyLimits::default();
-    h.syn(SeqNum(0));
     h.segment(D, &limits, SeqNum(1), b"ab", 3, &mut r);
     h.segment(D, &limits, SeqNum(6), b"fg", 0, &mut r);
     assert_eq!(r.text(), "ab___fg");
@@ -324,9 +309,7 @@ fn snaplen_cut_payload_is_a_gap() {
 
 #[test]
 fn tail_loss_acknowledged_by_the_peer_is_missed() {
-    let mut h = HalfStream::default();
-    let mut r = Recorder::default();
-    h.syn(SeqNum(0));
+    let (mut h, mut r) = started();
     h.segment(D, &ReassemblyLimits::default(), SeqNum(1), b"ab", 0, &mut r);
     h.finish(D, Some(SeqNum(11)), &mut r);
     assert_eq!(h.counters.missed, 8);
