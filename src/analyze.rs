@@ -2,10 +2,10 @@
 //! `main` and the tests drive it through [`Analyzer`] or [`analyze_files`].
 
 use crate::capture::{CaptureError, Frame, InputSummary, Inputs, LinkType};
-use crate::correlate::Correlator;
+use crate::correlate::{CorrelateConfig, Correlator};
 use crate::decode::{Decoder, FragLimits};
 use crate::flow::{FlowLimits, FlowTable};
-use crate::report::{Report, Stats, SCHEMA};
+use crate::report::{KeyBuilder, Redactor, Report, Stats, SCHEMA};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -15,6 +15,9 @@ pub struct Options {
     pub filter: Option<String>,
     pub fragments: FragLimits,
     pub flows: FlowLimits,
+    pub correlate: CorrelateConfig,
+    /// Show session ids and tokens instead of their fingerprints.
+    pub show_secrets: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +68,8 @@ pub struct Analyzer {
     packets: u64,
     filtered: u64,
     linktypes: Vec<(LinkType, u64)>,
+    key: KeyBuilder,
+    show_secrets: bool,
 }
 
 impl Analyzer {
@@ -91,11 +96,13 @@ impl Analyzer {
         };
         Ok(Analyzer {
             decoder: Decoder::new(options.fragments),
-            flows: FlowTable::new(options.flows, Correlator::default()),
+            flows: FlowTable::new(options.flows, Correlator::new(options.correlate.clone())),
             filter,
             packets: 0,
             filtered: 0,
             linktypes: Vec::new(),
+            key: KeyBuilder::default(),
+            show_secrets: options.show_secrets,
         })
     }
 
@@ -115,6 +122,7 @@ impl Analyzer {
                 return;
             }
         }
+        self.key.feed(frame.data);
         if let Some(seg) = self.decoder.decode(frame) {
             self.flows.segment(&seg);
         }
@@ -124,7 +132,8 @@ impl Analyzer {
     pub fn finish(mut self, inputs: Vec<InputSummary>) -> Report {
         self.decoder.finish();
         let (mut correlator, flow_stats) = self.flows.finish();
-        let (connections, hosts) = correlator.finish();
+        let redact = Redactor::new(self.key.key(), self.show_secrets);
+        let map = correlator.finish(&redact);
         let decode = self.decoder.stats();
         let mut warnings: Vec<String> = inputs.iter().filter_map(|i| i.warning.clone()).collect();
         if let Some(f) = &self.filter {
@@ -135,6 +144,19 @@ impl Analyzer {
             ("fragment_memory", decode.fragments.dropped_limit),
             ("reassembly_buffer", correlator.reassembly_overflows),
             ("connection_table", flow_stats.table_full_evictions),
+            (
+                "http_header_bytes",
+                correlator.http_counters.header_too_large,
+            ),
+            (
+                "http_header_count",
+                correlator.http_counters.too_many_headers,
+            ),
+            ("http_line_length", correlator.http_counters.line_too_long),
+            (
+                "http_pending_requests",
+                correlator.http_counters.pending_overflow,
+            ),
             ("reassembly_memory", flow_stats.memory_flushes),
         ] {
             if n > 0 {
@@ -166,6 +188,13 @@ impl Analyzer {
             skipped: decode.skipped,
             fragments: decode.fragments,
             connections: flow_stats.connections,
+            sessions: map.sessions.len() as u64,
+            connections_without_session: map
+                .connections
+                .iter()
+                .filter(|c| c.sessions.is_empty())
+                .count() as u64,
+            http: correlator.http_counters,
             peak_open_connections: flow_stats.peak_open,
             idle_timeouts: flow_stats.idle_timeouts,
             limits,
@@ -175,8 +204,9 @@ impl Analyzer {
             schema: SCHEMA,
             inputs,
             stats,
-            connections,
-            hosts,
+            connections: map.connections,
+            sessions: map.sessions,
+            hosts: map.hosts,
             warnings,
         }
     }

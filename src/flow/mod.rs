@@ -39,23 +39,67 @@ impl Direction {
     }
 }
 
+/// Where and when bytes are delivered: the connection and the capture time
+/// of the packet that completed them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct At {
+    pub conn: u64,
+    pub ts_ns: u64,
+}
+
 /// Receives one connection's reassembled streams. Protocol parsers
-/// implement it.
-pub trait StreamConsumer {
+/// implement it; what they find goes to `sink` (the factory that made them),
+/// as it is found.
+pub trait StreamConsumer<S> {
     /// In-order bytes of one direction, starting at stream offset `offset`.
-    fn data(&mut self, dir: Direction, offset: u64, bytes: &[u8]);
+    fn data(&mut self, at: At, dir: Direction, offset: u64, bytes: &[u8], sink: &mut S);
     /// `len` bytes at `offset` were never seen; data resumes after them.
-    fn gap(&mut self, dir: Direction, offset: u64, len: u64);
+    fn gap(&mut self, at: At, dir: Direction, offset: u64, len: u64, sink: &mut S);
     /// No more bytes will come in this direction.
+    fn end(&mut self, at: At, dir: Direction, sink: &mut S);
+}
+
+/// Builds a consumer for each new connection, receives what consumers find,
+/// and takes each consumer back, with the connection's summary, when the
+/// connection is over.
+pub trait ConsumerFactory: Sized {
+    type Consumer: StreamConsumer<Self>;
+    /// `handshake`: the connection was seen from its SYN (or SYN-ACK), so
+    /// its streams start at their first byte.
+    fn open(
+        &mut self,
+        id: u64,
+        client: &Endpoint,
+        server: &Endpoint,
+        handshake: bool,
+    ) -> Self::Consumer;
+    fn close(&mut self, record: ConnRecord, consumer: Self::Consumer);
+}
+
+/// Reassembly's output side: one direction's bytes, gaps and end.
+pub trait Deliver {
+    fn data(&mut self, dir: Direction, offset: u64, bytes: &[u8]);
+    fn gap(&mut self, dir: Direction, offset: u64, len: u64);
     fn end(&mut self, dir: Direction);
 }
 
-/// Builds a consumer for each new connection and takes it back, with the
-/// connection's summary, when the connection is over.
-pub trait ConsumerFactory {
-    type Consumer: StreamConsumer;
-    fn open(&mut self, id: u64, client: &Endpoint, server: &Endpoint) -> Self::Consumer;
-    fn close(&mut self, record: ConnRecord, consumer: Self::Consumer);
+/// A connection's consumer with its sink, at one moment.
+struct Delivery<'a, C, S> {
+    consumer: &'a mut C,
+    sink: &'a mut S,
+    at: At,
+}
+
+impl<S, C: StreamConsumer<S>> Deliver for Delivery<'_, C, S> {
+    fn data(&mut self, dir: Direction, offset: u64, bytes: &[u8]) {
+        self.consumer.data(self.at, dir, offset, bytes, self.sink);
+    }
+    fn gap(&mut self, dir: Direction, offset: u64, len: u64) {
+        self.consumer.gap(self.at, dir, offset, len, self.sink);
+    }
+    fn end(&mut self, dir: Direction) {
+        self.consumer.end(self.at, dir, self.sink);
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -181,7 +225,7 @@ impl<F: ConsumerFactory> FlowTable<F> {
         if let Some(conn) = self.conns.get_mut(&key) {
             let was_open = conn.closed_ns.is_none();
             let pending_before = pending_bytes(conn);
-            update(conn, seg, &limits);
+            update(conn, seg, &limits, &mut self.factory);
             if was_open && conn.closed_ns.is_some() {
                 self.open_now -= 1;
             }
@@ -189,7 +233,7 @@ impl<F: ConsumerFactory> FlowTable<F> {
             if pending_after != pending_before {
                 self.total_pending = self.total_pending + pending_after - pending_before;
                 if self.total_pending > self.limits.max_total_pending_bytes {
-                    flush(conn);
+                    flush(conn, seg.ts_ns, &mut self.factory);
                     self.total_pending -= pending_after;
                     self.stats.memory_flushes += 1;
                 }
@@ -200,7 +244,7 @@ impl<F: ConsumerFactory> FlowTable<F> {
             self.make_room();
         }
         let mut conn = self.open(seg);
-        update(&mut conn, seg, &limits);
+        update(&mut conn, seg, &limits, &mut self.factory);
         if conn.closed_ns.is_none() {
             self.open_now += 1;
             self.stats.peak_open = self.stats.peak_open.max(self.open_now);
@@ -222,7 +266,9 @@ impl<F: ConsumerFactory> FlowTable<F> {
         let id = self.next_id;
         self.next_id += 1;
         self.stats.connections += 1;
-        let consumer = self.factory.open(id, &client, &server);
+        let consumer = self
+            .factory
+            .open(id, &client, &server, roles == RoleSource::Handshake);
         Connection::new(id, client, server, seg.vlan, roles, seg.ts_ns, consumer)
     }
 
@@ -275,12 +321,21 @@ impl<F: ConsumerFactory> FlowTable<F> {
             self.open_now -= 1;
         }
         self.total_pending -= pending_bytes(&conn);
+        let at = At {
+            conn: conn.id,
+            ts_ns: conn.last_ns,
+        };
         for dir in [Direction::ToServer, Direction::ToClient] {
             let peer_ack = conn.halves[dir.other() as usize].last_ack;
             let Connection {
                 halves, consumer, ..
             } = &mut conn;
-            halves[dir as usize].stream.finish(dir, peer_ack, consumer);
+            let mut out = Delivery {
+                consumer,
+                sink: &mut self.factory,
+                at,
+            };
+            halves[dir as usize].stream.finish(dir, peer_ack, &mut out);
         }
         for dir in [Direction::ToServer, Direction::ToClient] {
             if conn.counters(dir).gaps > 0 {
@@ -312,12 +367,21 @@ fn pending_bytes<C>(conn: &Connection<C>) -> usize {
 }
 
 /// Gives up on every hole of the connection (memory budget exhausted).
-fn flush<C: StreamConsumer>(conn: &mut Connection<C>) {
+fn flush<S, C: StreamConsumer<S>>(conn: &mut Connection<C>, ts_ns: u64, sink: &mut S) {
+    let at = At {
+        conn: conn.id,
+        ts_ns,
+    };
     for dir in [Direction::ToServer, Direction::ToClient] {
         let Connection {
             halves, consumer, ..
         } = &mut *conn;
-        halves[dir as usize].stream.flush(dir, consumer);
+        let mut out = Delivery {
+            consumer,
+            sink: &mut *sink,
+            at,
+        };
+        halves[dir as usize].stream.flush(dir, &mut out);
         if halves[dir as usize].stream.counters.gaps > 0 {
             conn.mark(dir, b'G');
         }
@@ -347,10 +411,11 @@ fn is_new_incarnation<C>(old: &Connection<C>, seg: &TcpSegment<'_>) -> bool {
 
 /// Applies one segment to its connection: endpoint states, history,
 /// reassembly.
-fn update<C: StreamConsumer>(
+fn update<S, C: StreamConsumer<S>>(
     conn: &mut Connection<C>,
     seg: &TcpSegment<'_>,
     limits: &ReassemblyLimits,
+    sink: &mut S,
 ) {
     let gaps = |c: &Connection<C>| {
         [
@@ -359,7 +424,7 @@ fn update<C: StreamConsumer>(
         ]
     };
     let before = gaps(conn);
-    apply(conn, seg, limits);
+    apply(conn, seg, limits, sink);
     let after = gaps(conn);
     // Zeek's 'G': a content gap, recorded when it is found.
     for dir in [Direction::ToServer, Direction::ToClient] {
@@ -369,12 +434,17 @@ fn update<C: StreamConsumer>(
     }
 }
 
-fn apply<C: StreamConsumer>(
+fn apply<S, C: StreamConsumer<S>>(
     conn: &mut Connection<C>,
     seg: &TcpSegment<'_>,
     limits: &ReassemblyLimits,
+    sink: &mut S,
 ) {
     use EndpointState::*;
+    let at = At {
+        conn: conn.id,
+        ts_ns: seg.ts_ns,
+    };
     let dir = conn.direction_of(&seg.src);
     let d = dir as usize;
     let o = dir.other() as usize;
@@ -422,8 +492,13 @@ fn apply<C: StreamConsumer>(
         }
         let Connection {
             halves, consumer, ..
-        } = conn;
-        halves[o].stream.acked(dir.other(), ack, consumer);
+        } = &mut *conn;
+        let mut out = Delivery {
+            consumer,
+            sink: &mut *sink,
+            at,
+        };
+        halves[o].stream.acked(dir.other(), ack, &mut out);
     }
 
     let data_seq = if flags.syn() { seq.plus(1) } else { seq };
@@ -433,13 +508,18 @@ fn apply<C: StreamConsumer>(
             let Connection {
                 halves, consumer, ..
             } = &mut *conn;
+            let mut out = Delivery {
+                consumer,
+                sink: &mut *sink,
+                at,
+            };
             halves[d].stream.segment(
                 dir,
                 limits,
                 data_seq,
                 seg.payload,
                 seg.payload_missing,
-                consumer,
+                &mut out,
             );
         }
         let after = *conn.counters(dir);
@@ -461,7 +541,12 @@ fn apply<C: StreamConsumer>(
         let Connection {
             halves, consumer, ..
         } = &mut *conn;
-        halves[d].stream.fin(dir, fin_seq, consumer);
+        let mut out = Delivery {
+            consumer,
+            sink: &mut *sink,
+            at,
+        };
+        halves[d].stream.fin(dir, fin_seq, &mut out);
         if conn.halves[o].state == Closed {
             conn.closed_ns.get_or_insert(seg.ts_ns);
         }

@@ -16,7 +16,7 @@
 //! frame, without a copy: that is the common case.
 
 use super::seq::SeqNum;
-use super::{Direction, StreamConsumer};
+use super::{Deliver, Direction};
 
 /// Bytes of already-delivered data kept to compare retransmissions against:
 /// one full-size segment, what retransmissions nearly always repeat. Per
@@ -102,7 +102,7 @@ impl HalfStream {
 
     /// Gives up on every hole now: skips them (as gaps) and delivers what
     /// waited. Used when the table-wide memory budget is exhausted.
-    pub fn flush<C: StreamConsumer>(&mut self, dir: Direction, c: &mut C) {
+    pub fn flush<C: Deliver>(&mut self, dir: Direction, c: &mut C) {
         while !self.pending.is_empty() {
             self.counters.pending_overflows += 1;
             self.skip_to_first(dir, c);
@@ -120,7 +120,7 @@ impl HalfStream {
     }
 
     /// A FIN at `seq` (the sequence number after the segment's payload).
-    pub fn fin<C: StreamConsumer>(&mut self, dir: Direction, seq: SeqNum, c: &mut C) {
+    pub fn fin<C: Deliver>(&mut self, dir: Direction, seq: SeqNum, c: &mut C) {
         if self.fin.is_none() {
             self.fin = Some(seq);
         }
@@ -129,7 +129,7 @@ impl HalfStream {
 
     /// One segment's payload; `missing` more bytes followed it on the wire
     /// but were cut by the snaplen.
-    pub fn segment<C: StreamConsumer>(
+    pub fn segment<C: Deliver>(
         &mut self,
         dir: Direction,
         limits: &ReassemblyLimits,
@@ -180,7 +180,7 @@ impl HalfStream {
 
     /// The peer acknowledged everything before `ack`: a hole before that
     /// point was lost by the capture, not by the network.
-    pub fn acked<C: StreamConsumer>(&mut self, dir: Direction, ack: SeqNum, c: &mut C) {
+    pub fn acked<C: Deliver>(&mut self, dir: Direction, ack: SeqNum, c: &mut C) {
         let Some(next) = self.next else { return };
         // `ack` is the receiver's next expected byte: every hole before it
         // reached the receiver, so the capture lost it.
@@ -203,12 +203,7 @@ impl HalfStream {
     /// The connection is over (FIN/RST seen both ways, idle timeout, end of
     /// capture): skip every remaining hole, deliver what waits, count data
     /// the peer acknowledged but the capture never saw, and end the stream.
-    pub fn finish<C: StreamConsumer>(
-        &mut self,
-        dir: Direction,
-        peer_ack: Option<SeqNum>,
-        c: &mut C,
-    ) {
+    pub fn finish<C: Deliver>(&mut self, dir: Direction, peer_ack: Option<SeqNum>, c: &mut C) {
         if self.ended {
             return;
         }
@@ -230,7 +225,7 @@ impl HalfStream {
         c.end(dir);
     }
 
-    fn end_if_complete<C: StreamConsumer>(&mut self, dir: Direction, c: &mut C) {
+    fn end_if_complete<C: Deliver>(&mut self, dir: Direction, c: &mut C) {
         if let (Some(fin), Some(next)) = (self.fin, self.next) {
             if !self.ended && self.pending.is_empty() && !fin.is_after(next) {
                 self.ended = true;
@@ -241,7 +236,7 @@ impl HalfStream {
 
     /// Inserts `data` at stream offset `start`, keeping only the bytes no
     /// earlier copy covered; compares the overlaps.
-    fn insert<C: StreamConsumer>(
+    fn insert<C: Deliver>(
         &mut self,
         dir: Direction,
         start: u64,
@@ -362,7 +357,7 @@ impl HalfStream {
     }
 
     /// Delivers pending chunks that continue the stream.
-    fn drain<C: StreamConsumer>(&mut self, dir: Direction, c: &mut C) {
+    fn drain<C: Deliver>(&mut self, dir: Direction, c: &mut C) {
         while self
             .pending
             .first()
@@ -378,14 +373,14 @@ impl HalfStream {
     }
 
     /// Declares the hole before the first pending chunk lost.
-    fn skip_to_first<C: StreamConsumer>(&mut self, dir: Direction, c: &mut C) {
+    fn skip_to_first<C: Deliver>(&mut self, dir: Direction, c: &mut C) {
         if let Some(first) = self.pending.first() {
             let hole = first.start.saturating_sub(self.offset);
             self.deliver_gap(dir, hole, c);
         }
     }
 
-    fn deliver<C: StreamConsumer>(&mut self, dir: Direction, data: &[u8], c: &mut C) {
+    fn deliver<C: Deliver>(&mut self, dir: Direction, data: &[u8], c: &mut C) {
         if data.is_empty() {
             return;
         }
@@ -395,7 +390,7 @@ impl HalfStream {
         self.counters.bytes += data.len() as u64;
     }
 
-    fn deliver_gap<C: StreamConsumer>(&mut self, dir: Direction, len: u64, c: &mut C) {
+    fn deliver_gap<C: Deliver>(&mut self, dir: Direction, len: u64, c: &mut C) {
         if len == 0 {
             return;
         }

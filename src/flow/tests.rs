@@ -13,7 +13,19 @@ struct Recorder {
     ended: [bool; 2],
 }
 
-impl StreamConsumer for Recorder {
+impl StreamConsumer<Collect> for Recorder {
+    fn data(&mut self, _: At, dir: Direction, offset: u64, bytes: &[u8], _: &mut Collect) {
+        Deliver::data(self, dir, offset, bytes);
+    }
+    fn gap(&mut self, _: At, dir: Direction, offset: u64, len: u64, _: &mut Collect) {
+        Deliver::gap(self, dir, offset, len);
+    }
+    fn end(&mut self, _: At, dir: Direction, _: &mut Collect) {
+        Deliver::end(self, dir);
+    }
+}
+
+impl Deliver for Recorder {
     fn data(&mut self, dir: Direction, offset: u64, bytes: &[u8]) {
         let s = &mut self.stream[dir as usize];
         assert_eq!(offset, s.len() as u64, "data must continue the stream");
@@ -325,7 +337,7 @@ struct Collect {
 
 impl ConsumerFactory for Collect {
     type Consumer = Recorder;
-    fn open(&mut self, _: u64, _: &Endpoint, _: &Endpoint) -> Recorder {
+    fn open(&mut self, _: u64, _: &Endpoint, _: &Endpoint, _: bool) -> Recorder {
         Recorder::default()
     }
     fn close(&mut self, record: ConnRecord, consumer: Recorder) {

@@ -1,54 +1,155 @@
-//! Proto: protocol parsers, each a [`StreamConsumer`] fed one connection's
-//! reassembled byte streams. Parsers report facts (what was said, in which
-//! direction, at which offset); they make no session decisions.
+//! Proto: protocol parsers, fed one connection's reassembled byte streams.
+//! Parsers report facts (what was said, in which direction, when); they make
+//! no session decisions.
 //!
-//! For now the only consumer counts what reassembly hands it; the HTTP and
-//! FTP parsers plug in at the same place.
+//! [`ConnParser`] is the per-connection consumer: it counts what reassembly
+//! delivers (checking the stream contract), recognises the protocol by
+//! content, on any port, and hands the bytes to that protocol's parser.
 
-use crate::flow::{Direction, StreamConsumer};
+pub mod http;
 
-/// Counts each direction's delivered bytes, gap bytes and end of stream.
-/// It checks the reassembly contract: data and gaps arrive in order, each
-/// starting where the previous one ended.
+use crate::flow::{At, Direction, StreamConsumer};
+use http::{HttpLimits, HttpParser, HttpSink};
+use serde::Serialize;
+
+/// What a connection carried, as recognised from its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Http,
+    /// TLS records: encrypted, nothing to read (yet).
+    Tls,
+    /// Bytes that no parser recognised.
+    Unknown,
+}
+
+/// Counts each direction's delivered bytes, gap bytes and end of stream,
+/// and checks the reassembly contract: data and gaps arrive in order, each
+/// starting where the previous one ended, nothing after the end.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ByteCounter {
     pub bytes: [u64; 2],
     pub gap_bytes: [u64; 2],
-    pub gaps: [u64; 2],
     pub ended: [bool; 2],
-    /// Deliveries that did not start where the previous one ended, or came
-    /// after the end (a reassembly bug if ever non-zero).
+    /// Deliveries out of place (a reassembly bug if ever non-zero).
     pub out_of_order: u64,
 }
 
 impl ByteCounter {
-    fn position(&self, dir: Direction) -> u64 {
-        self.bytes[dir as usize] + self.gap_bytes[dir as usize]
-    }
-
     fn check(&mut self, dir: Direction, offset: u64) {
-        if offset != self.position(dir) || self.ended[dir as usize] {
+        let d = dir as usize;
+        if offset != self.bytes[d] + self.gap_bytes[d] || self.ended[d] {
             self.out_of_order += 1;
         }
     }
-}
 
-impl StreamConsumer for ByteCounter {
-    fn data(&mut self, dir: Direction, offset: u64, bytes: &[u8]) {
+    pub fn data(&mut self, dir: Direction, offset: u64, len: usize) {
         self.check(dir, offset);
-        self.bytes[dir as usize] += bytes.len() as u64;
+        self.bytes[dir as usize] += len as u64;
     }
 
-    fn gap(&mut self, dir: Direction, offset: u64, len: u64) {
+    pub fn gap(&mut self, dir: Direction, offset: u64, len: u64) {
         self.check(dir, offset);
         self.gap_bytes[dir as usize] += len;
-        self.gaps[dir as usize] += 1;
     }
 
-    fn end(&mut self, dir: Direction) {
+    pub fn end(&mut self, dir: Direction) {
         if self.ended[dir as usize] {
             self.out_of_order += 1;
         }
         self.ended[dir as usize] = true;
+    }
+}
+
+#[derive(Debug)]
+enum State {
+    /// No byte yet.
+    Undecided,
+    Http(Box<HttpParser>),
+    Tls,
+    Unknown,
+}
+
+/// One connection's consumer.
+#[derive(Debug)]
+pub struct ConnParser {
+    pub counter: ByteCounter,
+    state: State,
+    limits: HttpLimits,
+    mid_stream: bool,
+}
+
+/// TLS record types that open a connection: handshake (22); alert (21) and
+/// application data (23) when seen from the middle.
+fn looks_like_tls(bytes: &[u8]) -> bool {
+    matches!(bytes, [20..=23, 3, 0..=4, ..])
+}
+
+impl ConnParser {
+    pub fn new(limits: HttpLimits, mid_stream: bool) -> Self {
+        ConnParser {
+            counter: ByteCounter::default(),
+            state: State::Undecided,
+            limits,
+            mid_stream,
+        }
+    }
+
+    /// What the connection carried; `None` without payload.
+    pub fn protocol(&self) -> Option<Protocol> {
+        match &self.state {
+            State::Undecided => None,
+            State::Http(p) if p.saw_http() => Some(Protocol::Http),
+            State::Http(_) | State::Unknown => Some(Protocol::Unknown),
+            State::Tls => Some(Protocol::Tls),
+        }
+    }
+
+    pub fn http(&self) -> Option<&HttpParser> {
+        match &self.state {
+            State::Http(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+impl<S: HttpSink> StreamConsumer<S> for ConnParser {
+    fn data(&mut self, at: At, dir: Direction, offset: u64, bytes: &[u8], sink: &mut S) {
+        self.counter.data(dir, offset, bytes.len());
+        if matches!(self.state, State::Undecided) {
+            self.state = if looks_like_tls(bytes) {
+                State::Tls
+            } else {
+                State::Http(Box::new(HttpParser::new(self.limits, self.mid_stream)))
+            };
+        }
+        if let State::Http(p) = &mut self.state {
+            p.data(at, dir, bytes, sink);
+            if p.is_not_http() {
+                self.state = State::Unknown;
+            }
+        }
+    }
+
+    fn gap(&mut self, _at: At, dir: Direction, offset: u64, len: u64, _sink: &mut S) {
+        self.counter.gap(dir, offset, len);
+        match &mut self.state {
+            State::Undecided => {
+                // Bytes lost before the first byte seen: the HTTP parser
+                // starts by looking for a message start.
+                let mut p = HttpParser::new(self.limits, true);
+                p.gap(dir, len);
+                self.state = State::Http(Box::new(p));
+            }
+            State::Http(p) => p.gap(dir, len),
+            State::Tls | State::Unknown => {}
+        }
+    }
+
+    fn end(&mut self, at: At, dir: Direction, sink: &mut S) {
+        self.counter.end(dir);
+        if let State::Http(p) = &mut self.state {
+            p.end(at, dir, sink);
+        }
     }
 }

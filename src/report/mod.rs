@@ -3,10 +3,15 @@
 
 mod json;
 mod model;
+mod redact;
 mod table;
 mod time;
 
-pub use model::{ConnectionReport, HostReport, PerSide, Report, Stats, SCHEMA};
+pub use model::{
+    ConnSession, ConnectionReport, HostReport, NoSession, PerSide, Report, SessionReport, Stats,
+    SCHEMA,
+};
+pub use redact::{KeyBuilder, Redactor};
 pub use time::rfc3339;
 
 use std::io::{self, Write};

@@ -5,6 +5,8 @@ use crate::capture::InputSummary;
 use crate::decode::Endpoint;
 use crate::decode::FragStats;
 use crate::flow::RoleSource;
+use crate::proto::http::HttpCounters;
+use crate::proto::Protocol;
 use serde::{Serialize, Serializer};
 use std::collections::BTreeMap;
 
@@ -16,6 +18,7 @@ pub struct Report {
     pub inputs: Vec<InputSummary>,
     pub stats: Stats,
     pub connections: Vec<ConnectionReport>,
+    pub sessions: Vec<SessionReport>,
     pub hosts: Vec<HostReport>,
     /// Problems with the input that did not stop the analysis.
     pub warnings: Vec<String>,
@@ -35,6 +38,10 @@ pub struct Stats {
     pub skipped: BTreeMap<&'static str, u64>,
     pub fragments: FragStats,
     pub connections: u64,
+    pub sessions: u64,
+    /// Connections that belong to no session.
+    pub connections_without_session: u64,
+    pub http: HttpCounters,
     /// Most connections open at once (handshake or data seen, not yet closed
     /// by FIN both ways or RST).
     pub peak_open_connections: u64,
@@ -65,6 +72,9 @@ pub struct ConnectionReport {
     pub vlan: Vec<u16>,
     /// How the client/server roles were decided.
     pub roles: RoleSource,
+    /// What the payload was, recognised by content (absent without payload).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<Protocol>,
     /// Nanoseconds since the epoch; RFC 3339 in JSON.
     #[serde(serialize_with = "as_rfc3339")]
     pub start: u64,
@@ -85,6 +95,69 @@ pub struct ConnectionReport {
     pub overlap_conflicts: PerSide,
     /// Gap notices given to the protocol parsers.
     pub gaps: u64,
+    /// HTTP requests on the connection.
+    pub requests: u64,
+    /// The sessions this connection carried, with their requests on it.
+    pub sessions: Vec<ConnSession>,
+    /// Why the connection has no session (absent when it has one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_session: Option<NoSession>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct ConnSession {
+    pub id: u64,
+    pub requests: u64,
+}
+
+/// Why a connection belongs to no session.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum NoSession {
+    NoPayload,
+    NotHttp,
+    Encrypted,
+    /// HTTP, but no request carried or received a session cookie.
+    NoSessionCookie,
+    /// The capture lost the start of the client's stream.
+    GapBeforeRequest,
+}
+
+impl NoSession {
+    pub fn describe(self) -> &'static str {
+        match self {
+            NoSession::NoPayload => "no payload",
+            NoSession::NotHttp => "not HTTP",
+            NoSession::Encrypted => "encrypted",
+            NoSession::NoSessionCookie => "HTTP without session cookie",
+            NoSession::GapBeforeRequest => "gap before any request",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionReport {
+    pub id: u64,
+    pub kind: &'static str,
+    /// The site the session belongs to (cookie scope).
+    pub server: String,
+    /// `NAME=value` (the value redacted unless `--show-secrets`).
+    pub key: String,
+    /// Other values of the session: rotated ids, other session cookies sent
+    /// with it.
+    pub aliases: Vec<String>,
+    pub clients: Vec<String>,
+    pub user: Option<String>,
+    #[serde(serialize_with = "as_rfc3339")]
+    pub start: u64,
+    #[serde(serialize_with = "as_rfc3339")]
+    pub end: u64,
+    pub connections: Vec<u64>,
+    pub requests: u64,
+    /// Used from more than one client address.
+    pub multiple_clients: bool,
+    /// The server deleted the session cookie.
+    pub ended: bool,
 }
 
 // Rows keep numbers and addresses, not strings: a capture can have millions
@@ -102,6 +175,8 @@ pub struct HostReport {
     pub address: String,
     /// Connections this address opened (as client).
     pub connections: u64,
+    /// Sessions used from this address.
+    pub sessions: u64,
     /// Connections this address accepted (as server).
     pub served: u64,
 }

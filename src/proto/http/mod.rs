@@ -1,0 +1,413 @@
+//! HTTP/1.x over one connection's two reassembled streams.
+//!
+//! A message parser per direction, with a queue of requests waiting for
+//! their responses (keep-alive and pipelining: the oldest open request owns
+//! the next final response). Headers are collected in a bounded buffer and
+//! read with httparse; bodies are framed (Content-Length, chunked with
+//! trailers, until close; none for HEAD, 1xx, 204, 304) and skipped, never
+//! buffered. CONNECT and `101 Switching Protocols` turn the rest of the
+//! connection into a tunnel. After a gap, each side looks for the next
+//! request or status line at a line start and goes on from there.
+//!
+//! Facts leave as [`Transaction`]s, through [`HttpSink`], as soon as a
+//! response completes its request (or the request is known unanswered).
+
+mod message;
+mod side;
+
+pub use message::{Auth, SetCookie};
+
+use crate::flow::{At, Direction};
+use serde::Serialize;
+use side::{Framing, Side, Step};
+use std::collections::VecDeque;
+
+/// Where transactions go.
+pub trait HttpSink {
+    fn transaction(&mut self, at: At, tx: Transaction);
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    /// Bytes of one message's start line and headers.
+    pub max_header_bytes: usize,
+    /// Headers in one message.
+    pub max_headers: usize,
+    /// Bytes of one chunk-size or trailer line.
+    pub max_line: usize,
+    /// Requests waiting for a response on one connection.
+    pub max_pending: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_header_bytes: 64 * 1024,
+            max_headers: 128,
+            max_line: 8 * 1024,
+            max_pending: 256,
+        }
+    }
+}
+
+/// What happened on the connection, for the report's stats.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct HttpCounters {
+    pub requests: u64,
+    pub responses: u64,
+    /// Messages that broke the grammar or a limit (recorded, then skipped).
+    pub malformed: u64,
+    pub header_too_large: u64,
+    pub too_many_headers: u64,
+    pub line_too_long: u64,
+    /// Requests reported unanswered because too many were waiting.
+    pub pending_overflow: u64,
+    /// Times a side lost its place (a gap or a malformed message) and looked
+    /// for the next message start.
+    pub resyncs: u64,
+    /// Bytes skipped while looking for the next message start, plus bytes
+    /// the capture lost.
+    pub lost_bytes: u64,
+    pub tunnels: u64,
+}
+
+/// A request, as far as sessions care.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Request {
+    pub ts_ns: u64,
+    pub method: String,
+    pub target: String,
+    /// HTTP/1.x minor version.
+    pub version: u8,
+    /// The Host header (lower case, without port), else the authority of an
+    /// absolute target.
+    pub host: Option<String>,
+    pub cookies: Vec<(String, String)>,
+    pub auth: Option<Auth>,
+    /// Path (`;name=value`) and query parameters of the target.
+    pub url_params: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Response {
+    pub ts_ns: u64,
+    pub status: u16,
+    pub set_cookies: Vec<SetCookie>,
+}
+
+/// A request and its response. Either may be missing: a request never
+/// answered, or a response whose request the capture did not hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Transaction {
+    pub request: Option<Request>,
+    pub response: Option<Response>,
+}
+
+/// The HTTP state of one connection.
+#[derive(Debug)]
+pub struct HttpParser {
+    limits: HttpLimits,
+    client: Side,
+    server: Side,
+    pending: VecDeque<Request>,
+    /// The server's stream ended: later requests are unanswered at once.
+    server_done: bool,
+    /// Whether the stream began with something other than HTTP.
+    not_http: bool,
+    /// A gap came before the first request.
+    pub gap_before_first_request: bool,
+    pub counters: HttpCounters,
+}
+
+impl HttpParser {
+    /// `mid_stream`: the capture holds no handshake, so the streams may
+    /// start inside a message.
+    pub fn new(limits: HttpLimits, mid_stream: bool) -> Self {
+        HttpParser {
+            limits,
+            client: Side::new(true, mid_stream),
+            server: Side::new(false, mid_stream),
+            pending: VecDeque::new(),
+            server_done: false,
+            not_http: false,
+            gap_before_first_request: false,
+            counters: HttpCounters::default(),
+        }
+    }
+
+    /// The first bytes of a direction were not HTTP.
+    pub fn is_not_http(&self) -> bool {
+        self.not_http
+    }
+
+    /// Whether anything HTTP was seen.
+    pub fn saw_http(&self) -> bool {
+        self.counters.requests > 0 || self.counters.responses > 0
+    }
+
+    pub fn data<S: HttpSink>(&mut self, at: At, dir: Direction, mut bytes: &[u8], sink: &mut S) {
+        // A call that consumes nothing changes the side's state, so the next
+        // one moves on; a few in a row would be a bug: stop rather than spin.
+        let mut idle = 0;
+        while !bytes.is_empty() && !self.not_http && idle < 4 {
+            let side = match dir {
+                Direction::ToServer => &mut self.client,
+                Direction::ToClient => &mut self.server,
+            };
+            let (used, step) = side.feed(bytes, &self.limits, &mut self.counters);
+            idle = if used == 0 { idle + 1 } else { 0 };
+            bytes = bytes.get(used..).unwrap_or_default();
+            match step {
+                Step::More => {}
+                Step::Message(head) => {
+                    self.message(at, dir, &head, sink);
+                    self.side(dir).recycle(head);
+                }
+                Step::NotHttp => self.not_http = true,
+            }
+        }
+    }
+
+    pub fn gap(&mut self, dir: Direction, len: u64) {
+        self.counters.lost_bytes += len;
+        if dir == Direction::ToServer && self.counters.requests == 0 {
+            self.gap_before_first_request = true;
+        }
+        let side = match dir {
+            Direction::ToServer => &mut self.client,
+            Direction::ToClient => &mut self.server,
+        };
+        side.gap(len, &mut self.counters);
+    }
+
+    pub fn end<S: HttpSink>(&mut self, at: At, dir: Direction, sink: &mut S) {
+        if dir == Direction::ToClient {
+            self.server_done = true;
+            while let Some(req) = self.pending.pop_front() {
+                sink.transaction(
+                    at,
+                    Transaction {
+                        request: Some(req),
+                        response: None,
+                    },
+                );
+            }
+        }
+    }
+
+    fn side(&mut self, dir: Direction) -> &mut Side {
+        match dir {
+            Direction::ToServer => &mut self.client,
+            Direction::ToClient => &mut self.server,
+        }
+    }
+
+    /// A complete start line and header block.
+    fn message<S: HttpSink>(&mut self, at: At, dir: Direction, head: &[u8], sink: &mut S) {
+        match dir {
+            Direction::ToServer => self.request(at, head, sink),
+            Direction::ToClient => self.response(at, head, sink),
+        }
+    }
+
+    fn request<S: HttpSink>(&mut self, at: At, head: &[u8], sink: &mut S) {
+        let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let n = self.limits.max_headers.min(MAX_HEADERS);
+        let mut parsed = httparse::Request::new(&mut storage[..n]);
+        if let Err(kind) = complete(parsed.parse(head)) {
+            self.malformed(Direction::ToServer, kind);
+            return;
+        }
+        self.counters.requests += 1;
+        let method = parsed.method.unwrap_or("").to_owned();
+        let target = parsed.path.unwrap_or("").to_owned();
+        let mut req = Request {
+            ts_ns: at.ts_ns,
+            version: parsed.version.unwrap_or(1),
+            ..Default::default()
+        };
+        let mut framing = Framing::None;
+        let mut upgrade = false;
+        for h in parsed.headers.iter() {
+            let value = String::from_utf8_lossy(h.value);
+            match h.name.to_ascii_lowercase().as_str() {
+                "host" => req.host = Some(host_only(&value)),
+                "cookie" => message::parse_cookie_header(&value, &mut req.cookies),
+                "authorization" => req.auth = message::parse_authorization(&value),
+                "content-length" => framing = framing.or_length(&value),
+                "transfer-encoding" if is_chunked(&value) => framing = Framing::Chunked,
+                "upgrade" => upgrade = true,
+                _ => {}
+            }
+        }
+        if req.host.is_none() {
+            req.host = authority(&target).map(|a| host_only(a));
+        }
+        message::url_params(&target, &mut req.url_params);
+        let connect = method.eq_ignore_ascii_case("CONNECT");
+        req.method = method;
+        req.target = target;
+        // Requests have no body without Content-Length or chunked coding.
+        self.client
+            .start_body(if connect { Framing::Tunnel } else { framing });
+        if connect || upgrade {
+            // The server decides; until it answers, keep reading requests.
+            self.client.maybe_tunnel = true;
+        }
+        if self.server_done {
+            sink.transaction(
+                at,
+                Transaction {
+                    request: Some(req),
+                    response: None,
+                },
+            );
+            return;
+        }
+        if self.pending.len() >= self.limits.max_pending {
+            self.counters.pending_overflow += 1;
+            if let Some(old) = self.pending.pop_front() {
+                sink.transaction(
+                    at,
+                    Transaction {
+                        request: Some(old),
+                        response: None,
+                    },
+                );
+            }
+        }
+        self.pending.push_back(req);
+    }
+
+    fn response<S: HttpSink>(&mut self, at: At, head: &[u8], sink: &mut S) {
+        let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let n = self.limits.max_headers.min(MAX_HEADERS);
+        let mut parsed = httparse::Response::new(&mut storage[..n]);
+        if let Err(kind) = complete(parsed.parse(head)) {
+            self.malformed(Direction::ToClient, kind);
+            return;
+        }
+        let status = parsed.code.unwrap_or(0);
+        let mut resp = Response {
+            ts_ns: at.ts_ns,
+            status,
+            set_cookies: Vec::new(),
+        };
+        let mut framing = Framing::UntilClose;
+        let mut has_length = false;
+        for h in parsed.headers.iter() {
+            let name = h.name.to_ascii_lowercase();
+            match name.as_str() {
+                "set-cookie" if resp.set_cookies.len() < message::MAX_COOKIES => {
+                    let value = String::from_utf8_lossy(h.value);
+                    resp.set_cookies.extend(message::parse_set_cookie(&value));
+                }
+                "content-length" if !has_length => {
+                    let f = Framing::None.or_length(&String::from_utf8_lossy(h.value));
+                    if f != Framing::None || h.value.trim_ascii() == b"0" {
+                        framing = f;
+                        has_length = true;
+                    }
+                }
+                "transfer-encoding" if is_chunked(&String::from_utf8_lossy(h.value)) => {
+                    framing = Framing::Chunked;
+                    has_length = true;
+                }
+                _ => {}
+            }
+        }
+        if (100..200).contains(&status) && status != 101 {
+            // Interim: the request still waits for its final response.
+            self.server.start_body(Framing::None);
+            return;
+        }
+        self.counters.responses += 1;
+        let request = self.pending.pop_front();
+        let head_request = request
+            .as_ref()
+            .is_some_and(|r| r.method.eq_ignore_ascii_case("HEAD"));
+        let connect_ok = request
+            .as_ref()
+            .is_some_and(|r| r.method.eq_ignore_ascii_case("CONNECT"))
+            && (200..300).contains(&status);
+        if status == 101 || connect_ok {
+            // The rest of the connection is not HTTP.
+            self.counters.tunnels += 1;
+            self.server.start_body(Framing::Tunnel);
+            self.client.start_body(Framing::Tunnel);
+        } else {
+            if self.client.maybe_tunnel {
+                // The server refused the upgrade or CONNECT: back to HTTP.
+                self.client.maybe_tunnel = false;
+                self.client.leave_tunnel();
+            }
+            let no_body = head_request || status == 204 || status == 304;
+            self.server
+                .start_body(if no_body { Framing::None } else { framing });
+        }
+        sink.transaction(
+            at,
+            Transaction {
+                request,
+                response: Some(resp),
+            },
+        );
+    }
+
+    fn malformed(&mut self, dir: Direction, kind: Option<httparse::Error>) {
+        self.counters.malformed += 1;
+        if kind == Some(httparse::Error::TooManyHeaders) {
+            self.counters.too_many_headers += 1;
+        }
+        let side = match dir {
+            Direction::ToServer => &mut self.client,
+            Direction::ToClient => &mut self.server,
+        };
+        side.resync(&mut self.counters);
+    }
+}
+
+/// Most headers httparse reads from one message (`HttpLimits::max_headers`
+/// may lower it).
+const MAX_HEADERS: usize = 128;
+
+/// A whole header block parsed, or why not (`None`: incomplete, which a
+/// block ending in an empty line cannot be unless a line is malformed).
+fn complete(r: httparse::Result<usize>) -> Result<(), Option<httparse::Error>> {
+    match r {
+        Ok(httparse::Status::Complete(_)) => Ok(()),
+        Ok(httparse::Status::Partial) => Err(None),
+        Err(e) => Err(Some(e)),
+    }
+}
+
+fn is_chunked(te: &str) -> bool {
+    te.rsplit(',')
+        .next()
+        .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"))
+}
+
+/// A Host header without its port, lower case.
+fn host_only(host: &str) -> String {
+    let host = host.trim();
+    let bare = if let Some(rest) = host.strip_prefix('[') {
+        // [v6]:port
+        rest.split(']').next().unwrap_or(rest)
+    } else if host.matches(':').count() == 1 {
+        host.split(':').next().unwrap_or(host)
+    } else {
+        host
+    };
+    bare.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// The authority of an absolute-form target (`http://host:port/path`).
+fn authority(target: &str) -> Option<&str> {
+    let rest = target.split_once("://")?.1;
+    let auth = rest.split(['/', '?', '#']).next()?;
+    let auth = auth.rsplit('@').next()?;
+    (!auth.is_empty()).then_some(auth)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,392 @@
+//! The HTTP parser in wire terms. Every exchange is fed whole and then one
+//! byte at a time; both must give the same transactions.
+
+use super::*;
+
+#[derive(Default)]
+struct Sink(Vec<Transaction>);
+
+impl HttpSink for Sink {
+    fn transaction(&mut self, _at: At, tx: Transaction) {
+        self.0.push(tx);
+    }
+}
+
+const C: Direction = Direction::ToServer;
+const S: Direction = Direction::ToClient;
+
+enum Ev<'a> {
+    Data(Direction, &'a [u8]),
+    Gap(Direction, u64),
+}
+
+fn run_with(
+    script: &[Ev<'_>],
+    split: usize,
+    limits: HttpLimits,
+) -> (Vec<Transaction>, HttpCounters) {
+    let mut p = HttpParser::new(limits, false);
+    let mut sink = Sink::default();
+    let mut ts = 0;
+    for ev in script {
+        match ev {
+            Ev::Data(dir, bytes) => {
+                for piece in bytes.chunks(split.max(1)) {
+                    ts += 1;
+                    p.data(At { conn: 1, ts_ns: ts }, *dir, piece, &mut sink);
+                }
+            }
+            Ev::Gap(dir, len) => p.gap(*dir, *len),
+        }
+    }
+    let at = At { conn: 1, ts_ns: ts };
+    p.end(at, C, &mut sink);
+    p.end(at, S, &mut sink);
+    (sink.0, p.counters)
+}
+
+/// Runs whole and byte by byte; returns the transactions (timestamps
+/// cleared) after checking both agree.
+fn run(script: &[Ev<'_>]) -> (Vec<Transaction>, HttpCounters) {
+    run_limits(script, HttpLimits::default())
+}
+
+fn run_limits(script: &[Ev<'_>], limits: HttpLimits) -> (Vec<Transaction>, HttpCounters) {
+    let clear = |mut txs: Vec<Transaction>| {
+        for t in &mut txs {
+            if let Some(r) = t.request.as_mut() {
+                r.ts_ns = 0;
+            }
+            if let Some(r) = t.response.as_mut() {
+                r.ts_ns = 0;
+            }
+        }
+        txs
+    };
+    let (whole, cw) = run_with(script, usize::MAX, limits);
+    let (bytes, cb) = run_with(script, 1, limits);
+    let (whole, bytes) = (clear(whole), clear(bytes));
+    assert_eq!(whole, bytes, "whole and byte-by-byte differ");
+    assert_eq!(
+        (cw.requests, cw.responses, cw.malformed),
+        (cb.requests, cb.responses, cb.malformed)
+    );
+    (whole, cw)
+}
+
+fn targets(txs: &[Transaction]) -> Vec<(String, u16)> {
+    txs.iter()
+        .map(|t| {
+            (
+                t.request
+                    .as_ref()
+                    .map_or(String::new(), |r| format!("{} {}", r.method, r.target)),
+                t.response.as_ref().map_or(0, |r| r.status),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn keep_alive_with_cookies_and_set_cookie() {
+    let script = [
+        Ev::Data(C, b"GET /login HTTP/1.1\r\nHost: Shop.Example.com:8080\r\nCookie: PHPSESSID=abc; lang=en\r\nAuthorization: Basic YWxpY2U6c2VjcmV0\r\n\r\n"),
+        Ev::Data(S, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nSet-Cookie: PHPSESSID=def; path=/; HttpOnly\r\n\r\nhello"),
+        Ev::Data(C, b"GET /a;jsessionid=XYZ?sid=9 HTTP/1.1\r\nHost: shop.example.com\r\n\r\n"),
+        Ev::Data(S, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
+    ];
+    let (txs, c) = run(&script);
+    assert_eq!(
+        targets(&txs),
+        [
+            ("GET /login".into(), 200),
+            ("GET /a;jsessionid=XYZ?sid=9".into(), 404)
+        ]
+    );
+    let r = txs[0].request.as_ref().unwrap();
+    assert_eq!(r.host.as_deref(), Some("shop.example.com"));
+    assert_eq!(
+        r.cookies,
+        [
+            ("PHPSESSID".into(), "abc".into()),
+            ("lang".into(), "en".into())
+        ]
+    );
+    assert_eq!(
+        r.auth,
+        Some(Auth::Basic {
+            user: "alice".into()
+        })
+    );
+    let set = &txs[0].response.as_ref().unwrap().set_cookies;
+    assert_eq!(
+        (
+            set[0].name.as_str(),
+            set[0].value.as_str(),
+            set[0].http_only
+        ),
+        ("PHPSESSID", "def", true)
+    );
+    let r2 = txs[1].request.as_ref().unwrap();
+    assert_eq!(
+        r2.url_params,
+        [
+            ("jsessionid".into(), "XYZ".into()),
+            ("sid".into(), "9".into())
+        ]
+    );
+    assert_eq!((c.requests, c.responses, c.malformed), (2, 2, 0));
+}
+
+#[test]
+fn pipelined_requests_pair_in_order() {
+    let script = [
+        Ev::Data(C, b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\nHEAD /3 HTTP/1.1\r\nHost: h\r\n\r\n"),
+        Ev::Data(S, b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\none"),
+        Ev::Data(S, b"HTTP/1.1 201 Created\r\nContent-Length: 3\r\n\r\ntwoHTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"),
+    ];
+    let (txs, _) = run(&script);
+    assert_eq!(
+        targets(&txs),
+        [
+            ("GET /1".into(), 200),
+            ("GET /2".into(), 201),
+            ("HEAD /3".into(), 200)
+        ]
+    );
+}
+
+#[test]
+fn chunked_with_trailers_then_the_next_response() {
+    let script = [
+        Ev::Data(C, b"GET /big HTTP/1.1\r\nHost: h\r\n\r\nGET /next HTTP/1.1\r\nHost: h\r\n\r\n"),
+        Ev::Data(S, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n0A\r\n0123456789\r\n0\r\nX-Trailer: yes\r\nX-Other: 1\r\n\r\n"),
+        Ev::Data(S, b"HTTP/1.1 204 No Content\r\n\r\n"),
+    ];
+    let (txs, c) = run(&script);
+    assert_eq!(
+        targets(&txs),
+        [("GET /big".into(), 200), ("GET /next".into(), 204)]
+    );
+    assert_eq!(c.malformed, 0);
+}
+
+#[test]
+fn chunked_request_body() {
+    let script = [
+        Ev::Data(C, b"POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /after HTTP/1.1\r\nHost: h\r\n\r\n"),
+        Ev::Data(S, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ];
+    let (txs, _) = run(&script);
+    assert_eq!(
+        targets(&txs),
+        [("POST /up".into(), 200), ("GET /after".into(), 200)]
+    );
+}
+
+#[test]
+fn head_and_304_have_no_body() {
+    let script = [
+        Ev::Data(C, b"HEAD / HTTP/1.1\r\nHost: h\r\n\r\nGET /cached HTTP/1.1\r\nHost: h\r\n\r\nGET /x HTTP/1.1\r\nHost: h\r\n\r\n"),
+        Ev::Data(S, b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n"),
+        Ev::Data(S, b"HTTP/1.1 304 Not Modified\r\nContent-Length: 77\r\n\r\n"),
+        Ev::Data(S, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+    ];
+    let (txs, _) = run(&script);
+    assert_eq!(
+        targets(&txs),
+        [
+            ("HEAD /".into(), 200),
+            ("GET /cached".into(), 304),
+            ("GET /x".into(), 200)
+        ]
+    );
+}
+
+#[test]
+fn interim_100_continue_before_the_final_response() {
+    let script = [
+        Ev::Data(C, b"POST /f HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"),
+        Ev::Data(S, b"HTTP/1.1 100 Continue\r\n\r\n"),
+        Ev::Data(C, b"data"),
+        Ev::Data(S, b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"),
+    ];
+    let (txs, c) = run(&script);
+    assert_eq!(targets(&txs), [("POST /f".into(), 201)]);
+    assert_eq!(c.responses, 1);
+}
+
+#[test]
+fn close_delimited_body_ends_with_the_stream() {
+    let script = [
+        Ev::Data(C, b"GET /old HTTP/1.0\r\n\r\n"),
+        Ev::Data(S, b"HTTP/1.0 200 OK\r\nSet-Cookie: sid=1234567890abcdef1234\r\n\r\nHTTP/1.1 200 OK looks like a status line but is body"),
+    ];
+    let (txs, c) = run(&script);
+    assert_eq!(targets(&txs), [("GET /old".into(), 200)]);
+    assert_eq!(c.responses, 1);
+    assert_eq!(txs[0].request.as_ref().unwrap().version, 0);
+}
+
+#[test]
+fn oversize_header_is_malformed_and_parsing_goes_on() {
+    let limits = HttpLimits {
+        max_header_bytes: 256,
+        ..Default::default()
+    };
+    let mut big = b"GET /huge HTTP/1.1\r\nHost: h\r\nX-Pad: ".to_vec();
+    big.extend(std::iter::repeat_n(b'a', 1000));
+    big.extend_from_slice(b"\r\n\r\nGET /fine HTTP/1.1\r\nHost: h\r\n\r\n");
+    let script = [
+        Ev::Data(C, &big),
+        Ev::Data(S, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ];
+    let (txs, c) = run_limits(&script, limits);
+    assert_eq!(targets(&txs), [("GET /fine".into(), 200)]);
+    assert_eq!((c.header_too_large, c.malformed, c.resyncs), (1, 1, 1));
+}
+
+#[test]
+fn too_many_headers_is_malformed() {
+    let limits = HttpLimits {
+        max_headers: 3,
+        ..Default::default()
+    };
+    let script = [Ev::Data(
+        C,
+        b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\nGET /ok HTTP/1.1\r\n\r\n",
+    )];
+    let (txs, c) = run_limits(&script, limits);
+    assert_eq!(targets(&txs), [("GET /ok".into(), 0)]);
+    assert_eq!((c.too_many_headers, c.malformed), (1, 1));
+}
+
+#[test]
+fn gap_inside_a_body_keeps_the_framing() {
+    let script = [
+        Ev::Data(
+            C,
+            b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n",
+        ),
+        Ev::Data(
+            S,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789",
+        ),
+        Ev::Gap(S, 80),
+        Ev::Data(S, b"0123456789HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ];
+    let (txs, c) = run(&script);
+    assert_eq!(
+        targets(&txs),
+        [("GET /a".into(), 200), ("GET /b".into(), 200)]
+    );
+    assert_eq!((c.resyncs, c.lost_bytes), (0, 80));
+}
+
+#[test]
+fn gap_in_headers_resynchronises_at_the_next_message() {
+    let script = [
+        Ev::Data(C, b"GET /a HTTP/1.1\r\nHo"),
+        Ev::Gap(C, 30),
+        Ev::Data(C, b"kie: x=1\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n"),
+        Ev::Data(S, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ];
+    let (txs, c) = run(&script);
+    assert_eq!(targets(&txs), [("GET /b".into(), 200)]);
+    assert_eq!(c.resyncs, 1);
+    assert!(c.lost_bytes >= 30 + 12);
+}
+
+#[test]
+fn connect_and_101_end_http_parsing() {
+    let script = [
+        Ev::Data(
+            C,
+            b"GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+        ),
+        Ev::Data(
+            S,
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello",
+        ),
+        Ev::Data(C, b"\x81\x85GET / HTTP/1.1\r\n\r\n"),
+    ];
+    let (txs, c) = run(&script);
+    assert_eq!(targets(&txs), [("GET /chat".into(), 101)]);
+    assert_eq!((c.tunnels, c.requests), (1, 1));
+    let script = [
+        Ev::Data(
+            C,
+            b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n\x16\x03\x01",
+        ),
+        Ev::Data(
+            S,
+            b"HTTP/1.1 200 Connection established\r\n\r\n\x16\x03\x03",
+        ),
+    ];
+    let (txs, c) = run(&script);
+    assert_eq!(targets(&txs), [("CONNECT example.com:443".into(), 200)]);
+    assert_eq!((c.tunnels, c.requests, c.malformed), (1, 1, 0));
+}
+
+#[test]
+fn split_request_and_many_in_one_segment_agree() {
+    let one = b"GET /x HTTP/1.1\r\nHost: h\r\nCookie: sid=0123456789abcdef0123\r\n\r\n";
+    let many: Vec<u8> = one
+        .iter()
+        .chain(one.iter())
+        .chain(one.iter())
+        .copied()
+        .collect();
+    let (a, _) = run(&[Ev::Data(C, &many)]);
+    let split: Vec<Ev<'_>> = (0..3).map(|_| Ev::Data(C, &one[..])).collect();
+    let (b, _) = run(&split);
+    assert_eq!(a, b);
+    assert_eq!(a.len(), 3);
+    assert!(a.iter().all(|t| t.response.is_none()));
+}
+
+#[test]
+fn not_http_is_recognised_from_the_first_bytes() {
+    let mut p = HttpParser::new(HttpLimits::default(), false);
+    let mut sink = Sink::default();
+    p.data(
+        At { conn: 1, ts_ns: 0 },
+        S,
+        b"220 ftp.example.com FTP server ready\r\n",
+        &mut sink,
+    );
+    assert!(p.is_not_http());
+    let mut p = HttpParser::new(HttpLimits::default(), false);
+    p.data(
+        At { conn: 1, ts_ns: 0 },
+        C,
+        b"SSH-2.0-OpenSSH_9.2\r\n",
+        &mut sink,
+    );
+    assert!(p.is_not_http());
+    assert!(sink.0.is_empty());
+}
+
+#[test]
+fn mid_stream_start_finds_the_next_message() {
+    let mut p = HttpParser::new(HttpLimits::default(), true);
+    let mut sink = Sink::default();
+    let at = At { conn: 1, ts_ns: 0 };
+    p.data(
+        at,
+        S,
+        b"ody of an earlier response\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        &mut sink,
+    );
+    p.data(
+        at,
+        C,
+        b"tail of a request body GET /x HTTP/1.1\r\n\r\n",
+        &mut sink,
+    );
+    p.end(at, S, &mut sink);
+    assert!(!p.is_not_http());
+    assert_eq!(sink.0.len(), 1, "the response without its request");
+    assert_eq!(sink.0[0].response.as_ref().map(|r| r.status), Some(200));
+    assert!(sink.0[0].request.is_none());
+}
