@@ -67,7 +67,6 @@ enum State {
     Undecided,
     Http(Box<HttpParser>),
     Tls,
-    Unknown,
 }
 
 /// One connection's consumer.
@@ -99,8 +98,10 @@ impl ConnParser {
     pub fn protocol(&self) -> Option<Protocol> {
         match &self.state {
             State::Undecided => None,
-            State::Http(p) if p.saw_http() => Some(Protocol::Http),
-            State::Http(_) | State::Unknown => Some(Protocol::Unknown),
+            State::Http(p) if p.saw_http() || p.counters.malformed > 0 && !p.is_not_http() => {
+                Some(Protocol::Http)
+            }
+            State::Http(_) => Some(Protocol::Unknown),
             State::Tls => Some(Protocol::Tls),
         }
     }
@@ -125,9 +126,6 @@ impl<S: HttpSink> StreamConsumer<S> for ConnParser {
         }
         if let State::Http(p) = &mut self.state {
             p.data(at, dir, bytes, sink);
-            if p.is_not_http() {
-                self.state = State::Unknown;
-            }
         }
     }
 
@@ -142,7 +140,7 @@ impl<S: HttpSink> StreamConsumer<S> for ConnParser {
                 self.state = State::Http(Box::new(p));
             }
             State::Http(p) => p.gap(dir, len),
-            State::Tls | State::Unknown => {}
+            State::Tls => {}
         }
     }
 

@@ -1,6 +1,7 @@
-//! `--format table` (the default): a summary line, then the connections.
+//! `--format table` (the default): a summary line, the sessions, the
+//! connections (with the sessions each carried), then the per-host view.
 
-use super::{ConnectionReport, Report};
+use super::{rfc3339, ConnectionReport, HostReport, Report, SessionReport};
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -10,34 +11,82 @@ const PRESET: &str = "  ── ══      ──    ";
 
 pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "{}", summary(report))?;
-    if report.connections.is_empty() {
-        return Ok(());
+    if !report.sessions.is_empty() {
+        let rows = report.sessions.iter().map(session_row);
+        section(
+            out,
+            "Sessions",
+            &[
+                "id", "kind", "server", "key", "clients", "conns", "reqs", "user", "start",
+                "duration", "notes",
+            ],
+            &[0, 5, 6, 9],
+            rows,
+        )?;
     }
+    if !report.connections.is_empty() {
+        let rows = report.connections.iter().map(connection_row);
+        section(
+            out,
+            "Connections",
+            &[
+                "id",
+                "client",
+                "server",
+                "proto",
+                "state",
+                "start",
+                "duration",
+                "pkts c/s",
+                "bytes c/s",
+                "missed",
+                "retrans",
+                "sessions (requests)",
+            ],
+            &[0, 6, 7, 8, 9, 10],
+            rows,
+        )?;
+    }
+    if !report.hosts.is_empty() {
+        let rows = report.hosts.iter().map(host_row);
+        section(
+            out,
+            "Hosts",
+            &[
+                "address",
+                "connections opened",
+                "sessions",
+                "connections served",
+            ],
+            &[1, 2, 3],
+            rows,
+        )?;
+    }
+    Ok(())
+}
+
+fn section(
+    out: &mut dyn Write,
+    title: &str,
+    header: &[&str],
+    right: &[usize],
+    rows: impl Iterator<Item = Vec<Cell>>,
+) -> io::Result<()> {
     let mut table = Table::new();
     table
         .load_preset(PRESET)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header([
-            "id",
-            "client",
-            "server",
-            "state",
-            "start",
-            "duration",
-            "pkts c/s",
-            "bytes c/s",
-            "missed",
-            "retrans",
-        ]);
-    for c in &report.connections {
-        table.add_row(row(c));
+        .set_header(header.iter().copied());
+    for row in rows {
+        table.add_row(row);
     }
-    for col in [0, 5, 6, 7, 8, 9] {
-        if let Some(column) = table.column_mut(col) {
+    for col in right {
+        if let Some(column) = table.column_mut(*col) {
             column.set_cell_alignment(CellAlignment::Right);
         }
     }
     writeln!(out)?;
+    writeln!(out, "{title}")?;
     writeln!(out, "{table}")
 }
 
@@ -48,18 +97,21 @@ fn summary(report: &Report) -> String {
         *states.entry(c.state).or_default() += 1;
     }
     let states: Vec<String> = states.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    let mut kinds: BTreeMap<&str, u64> = BTreeMap::new();
+    for x in &report.sessions {
+        *kinds.entry(x.kind).or_default() += 1;
+    }
+    let kinds: Vec<String> = kinds.iter().map(|(k, v)| format!("{v} {k}")).collect();
     let skipped: u64 = s.skipped.values().sum();
     let mut line = format!(
-        "{} packets, {} TCP segments, {} connections{}, {} hosts",
+        "{} packets, {} connections{}, {} hosts, {} sessions{}, {} connections without a session",
         s.packets,
-        s.tcp_segments,
         report.connections.len(),
-        if states.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", states.join(", "))
-        },
+        paren(&states),
         report.hosts.len(),
+        report.sessions.len(),
+        paren(&kinds),
+        s.connections_without_session,
     );
     if skipped > 0 {
         line.push_str(&format!(", {skipped} frames without TCP"));
@@ -70,17 +122,76 @@ fn summary(report: &Report) -> String {
     line
 }
 
-fn row(c: &ConnectionReport) -> Vec<Cell> {
-    // Only the time of day: the date is the same for nearly every row.
-    let start = super::rfc3339(c.start);
-    let start = start.get(11..23).unwrap_or(&start);
+fn paren(items: &[String]) -> String {
+    if items.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", items.join(", "))
+    }
+}
+
+/// Time of day with milliseconds: the date is the same for nearly every row.
+fn time_of_day(ns: u64) -> String {
+    let t = rfc3339(ns);
+    t.get(11..23).map(str::to_owned).unwrap_or(t)
+}
+
+fn seconds(start: u64, end: u64) -> String {
+    format!("{:.3}s", end.saturating_sub(start) as f64 / 1e9)
+}
+
+fn session_row(s: &SessionReport) -> Vec<Cell> {
+    let mut notes = Vec::new();
+    if !s.aliases.is_empty() {
+        notes.push(format!("{} aliases", s.aliases.len()));
+    }
+    if s.multiple_clients {
+        notes.push("several clients".to_owned());
+    }
+    if s.ended {
+        notes.push("ended".to_owned());
+    }
+    vec![
+        Cell::new(s.id),
+        Cell::new(s.kind),
+        Cell::new(&s.server),
+        Cell::new(&s.key),
+        Cell::new(s.clients.join(" ")),
+        Cell::new(s.connections.len()),
+        Cell::new(s.requests),
+        Cell::new(s.user.as_deref().unwrap_or("")),
+        Cell::new(time_of_day(s.start)),
+        Cell::new(seconds(s.start, s.end)),
+        Cell::new(notes.join(", ")),
+    ]
+}
+
+fn connection_row(c: &ConnectionReport) -> Vec<Cell> {
+    let sessions = if c.sessions.is_empty() {
+        c.no_session
+            .map_or(String::new(), |r| format!("- {}", r.describe()))
+    } else {
+        c.sessions
+            .iter()
+            .map(|s| format!("{} ({})", s.id, s.requests))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let proto = match c.protocol {
+        Some(p) => serde_json::to_value(p)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        None => "-".to_owned(),
+    };
     vec![
         Cell::new(c.id),
         Cell::new(c.client),
         Cell::new(c.server),
+        Cell::new(proto),
         Cell::new(c.state),
-        Cell::new(start),
-        Cell::new(format!("{:.3}s", c.duration)),
+        Cell::new(time_of_day(c.start)),
+        Cell::new(seconds(c.start, c.end)),
         Cell::new(format!("{}/{}", c.packets.client, c.packets.server)),
         Cell::new(format!(
             "{}/{}",
@@ -91,6 +202,16 @@ fn row(c: &ConnectionReport) -> Vec<Cell> {
         Cell::new(human(
             c.retransmitted_bytes.client + c.retransmitted_bytes.server,
         )),
+        Cell::new(sessions),
+    ]
+}
+
+fn host_row(h: &HostReport) -> Vec<Cell> {
+    vec![
+        Cell::new(&h.address),
+        Cell::new(h.connections),
+        Cell::new(h.sessions),
+        Cell::new(h.served),
     ]
 }
 

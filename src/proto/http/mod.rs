@@ -112,8 +112,6 @@ pub struct HttpParser {
     pending: VecDeque<Request>,
     /// The server's stream ended: later requests are unanswered at once.
     server_done: bool,
-    /// Whether the stream began with something other than HTTP.
-    not_http: bool,
     /// A gap came before the first request.
     pub gap_before_first_request: bool,
     pub counters: HttpCounters,
@@ -129,15 +127,15 @@ impl HttpParser {
             server: Side::new(false, mid_stream),
             pending: VecDeque::new(),
             server_done: false,
-            not_http: false,
             gap_before_first_request: false,
             counters: HttpCounters::default(),
         }
     }
 
-    /// The first bytes of a direction were not HTTP.
+    /// Neither direction can be HTTP: each began with something else (or
+    /// one did and the other has said nothing HTTP).
     pub fn is_not_http(&self) -> bool {
-        self.not_http
+        (self.client.is_not_http() || self.server.is_not_http()) && !self.saw_http()
     }
 
     /// Whether anything HTTP was seen.
@@ -149,7 +147,7 @@ impl HttpParser {
         // A call that consumes nothing changes the side's state, so the next
         // one moves on; a few in a row would be a bug: stop rather than spin.
         let mut idle = 0;
-        while !bytes.is_empty() && !self.not_http && idle < 4 {
+        while !bytes.is_empty() && idle < 4 {
             let side = match dir {
                 Direction::ToServer => &mut self.client,
                 Direction::ToClient => &mut self.server,
@@ -163,7 +161,7 @@ impl HttpParser {
                     self.message(at, dir, &head, sink);
                     self.side(dir).recycle(head);
                 }
-                Step::NotHttp => self.not_http = true,
+                Step::NotHttp => {}
             }
         }
     }

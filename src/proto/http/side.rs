@@ -43,6 +43,8 @@ enum Phase {
     /// Looking for the next message start after losing our place.
     Resync,
     Tunnel,
+    /// The side's first bytes were not HTTP: the rest is skipped.
+    NotHttp,
 }
 
 /// What `feed` found.
@@ -113,6 +115,11 @@ impl Side {
         }
     }
 
+    /// Whether the side's first bytes were not HTTP.
+    pub fn is_not_http(&self) -> bool {
+        self.phase == Phase::NotHttp
+    }
+
     /// Gives the header buffer back after a message was read from it.
     pub fn recycle(&mut self, mut buf: Vec<u8>) {
         buf.clear();
@@ -134,7 +141,7 @@ impl Side {
             Phase::Body(n) if len < n => self.phase = Phase::Body(n - len),
             Phase::Body(n) if len == n => self.phase = Phase::Head,
             Phase::ChunkData(n) if len <= n => self.phase = Phase::ChunkData(n - len),
-            Phase::UntilClose | Phase::Tunnel => {}
+            Phase::UntilClose | Phase::Tunnel | Phase::NotHttp => {}
             Phase::Resync => {
                 self.buf.clear();
                 self.scanned = 0;
@@ -161,7 +168,7 @@ impl Side {
                 };
                 (take as usize, Step::More)
             }
-            Phase::UntilClose | Phase::Tunnel => (bytes.len(), Step::More),
+            Phase::UntilClose | Phase::Tunnel | Phase::NotHttp => (bytes.len(), Step::More),
             Phase::ChunkSize => self.line(bytes, limits, counters, |side, line, counters| {
                 match httparse::parse_chunk_size(line) {
                     Ok(httparse::Status::Complete((_, 0))) => side.phase = Phase::Trailers,
@@ -236,7 +243,10 @@ impl Side {
                     self.resync(counters);
                     return (skipped + take, Step::More);
                 }
-                Some(false) => return (skipped + take, Step::NotHttp),
+                Some(false) => {
+                    self.phase = Phase::NotHttp;
+                    return (skipped + take, Step::NotHttp);
+                }
             }
         } else if old == 0 && plausible_start(&self.buf, self.is_client) == Some(false) {
             counters.malformed += 1;
