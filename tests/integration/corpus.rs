@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 /// The corpus, or `None` (said on stderr) when SESSMAP_CORPUS is unset. Set
 /// to a folder without the corpus, it fails: a typo must not pass silently.
-fn corpus() -> Option<PathBuf> {
+pub fn corpus() -> Option<PathBuf> {
     let Some(p) = std::env::var_os("SESSMAP_CORPUS") else {
         eprintln!("SESSMAP_CORPUS is not set: corpus conformance NOT checked");
         return None;
@@ -23,7 +23,7 @@ fn corpus() -> Option<PathBuf> {
     Some(p)
 }
 
-fn report(root: &Path, rel: &str) -> (Value, String) {
+pub fn report(root: &Path, rel: &str) -> (Value, String) {
     let path = root.join(rel);
     let out = sessmap(&["analyze", "--format", "json", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{rel}: {}", stderr(&out));

@@ -6,4 +6,5 @@ mod common;
 mod corpus;
 mod edge_cases;
 mod errors;
+mod http_corpus;
 mod real_captures;
