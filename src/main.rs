@@ -41,6 +41,15 @@ struct AnalyzeArgs {
     /// Only analyze frames matching this BPF expression (tcpdump syntax).
     #[arg(long, value_name = "BPF")]
     filter: Option<String>,
+    /// Also treat this cookie name as a session cookie (repeatable).
+    #[arg(long = "cookie", value_name = "NAME")]
+    cookies: Vec<String>,
+    /// Also treat this URL parameter as a session id (repeatable).
+    #[arg(long = "url-param", value_name = "NAME")]
+    url_params: Vec<String>,
+    /// Show session ids and tokens instead of their fingerprints.
+    #[arg(long)]
+    show_secrets: bool,
     /// Seconds of capture time without a packet after which a connection is over.
     #[arg(long, value_name = "SECS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -92,6 +101,9 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
         ..Options::default()
     };
     options.flows.idle_timeout_ns = args.idle_timeout.saturating_mul(1_000_000_000);
+    options.correlate.sessions.cookies = args.cookies;
+    options.correlate.sessions.url_params = args.url_params;
+    options.show_secrets = args.show_secrets;
     let report = analyze_files(&args.files, &options)?;
     for warning in &report.warnings {
         eprintln!("sessmap: warning: {warning}");

@@ -104,14 +104,14 @@ fn summary(report: &Report) -> String {
     let kinds: Vec<String> = kinds.iter().map(|(k, v)| format!("{v} {k}")).collect();
     let skipped: u64 = s.skipped.values().sum();
     let mut line = format!(
-        "{} packets, {} connections{}, {} hosts, {} sessions{}, {} connections without a session",
-        s.packets,
-        report.connections.len(),
+        "{}, {}{}, {}, {}{}, {} without a session",
+        count(s.packets, "packet"),
+        count(report.connections.len() as u64, "connection"),
         paren(&states),
-        report.hosts.len(),
-        report.sessions.len(),
+        count(report.hosts.len() as u64, "host"),
+        count(report.sessions.len() as u64, "session"),
         paren(&kinds),
-        s.connections_without_session,
+        count(s.connections_without_session, "connection"),
     );
     if skipped > 0 {
         line.push_str(&format!(", {skipped} frames without TCP"));
@@ -120,6 +120,10 @@ fn summary(report: &Report) -> String {
         line.push_str(&format!(", {} filtered out", s.filtered));
     }
     line
+}
+
+fn count(n: u64, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
 fn paren(items: &[String]) -> String {

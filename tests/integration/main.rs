@@ -7,4 +7,5 @@ mod corpus;
 mod edge_cases;
 mod errors;
 mod http_corpus;
+mod http_sessions;
 mod real_captures;

@@ -206,7 +206,7 @@ fn output_is_deterministic_and_goes_to_a_file() {
     assert_eq!(table1.stdout, table2.stdout);
     let text = String::from_utf8(table1.stdout).unwrap();
     assert!(
-        text.starts_with("56 packets, 50 TCP segments, 5 connections (1 REJ, 4 SF), 4 hosts"),
+        text.starts_with("56 packets, 5 connections (1 REJ, 4 SF), 4 hosts, 0 sessions, 5 connections without a session"),
         "{text}"
     );
     assert!(text.contains("[fd77::1]:44650"));

@@ -17,6 +17,12 @@ mod side;
 
 pub use message::{Auth, SetCookie};
 
+/// Message helpers for other modules' tests.
+#[cfg(test)]
+pub use message::{
+    parse_set_cookie as parse_set_cookie_for_tests, url_params as url_params_for_tests,
+};
+
 use crate::flow::{At, Direction};
 use serde::Serialize;
 use side::{Framing, Side, Step};
@@ -93,6 +99,9 @@ pub struct Response {
     pub ts_ns: u64,
     pub status: u16,
     pub set_cookies: Vec<SetCookie>,
+    /// Path and query parameters of the Location header (a redirect that
+    /// hands out a URL session id).
+    pub location_params: Vec<(String, String)>,
 }
 
 /// A request and its response. Either may be missing: a request never
@@ -239,7 +248,7 @@ impl HttpParser {
             }
         }
         if req.host.is_none() {
-            req.host = authority(&target).map(|a| host_only(a));
+            req.host = authority(&target).map(host_only);
         }
         message::url_params(&target, &mut req.url_params);
         let connect = method.eq_ignore_ascii_case("CONNECT");
@@ -289,7 +298,7 @@ impl HttpParser {
         let mut resp = Response {
             ts_ns: at.ts_ns,
             status,
-            set_cookies: Vec::new(),
+            ..Default::default()
         };
         let mut framing = Framing::UntilClose;
         let mut has_length = false;
@@ -310,6 +319,12 @@ impl HttpParser {
                 "transfer-encoding" if is_chunked(&String::from_utf8_lossy(h.value)) => {
                     framing = Framing::Chunked;
                     has_length = true;
+                }
+                "location" => {
+                    message::url_params(
+                        &String::from_utf8_lossy(h.value),
+                        &mut resp.location_params,
+                    );
                 }
                 _ => {}
             }

@@ -375,10 +375,9 @@ pub fn plausible_start(buf: &[u8], is_client: bool) -> Option<bool> {
             match b {
                 b'A'..=b'Z' | b'-' | b'_' if i < 20 => {}
                 b' ' if i > 0 => {
-                    return match buf.get(i + 1) {
-                        None => None,
-                        Some(b) => Some(!b.is_ascii_whitespace() && !b.is_ascii_control()),
-                    }
+                    return buf
+                        .get(i + 1)
+                        .map(|b| !b.is_ascii_whitespace() && !b.is_ascii_control());
                 }
                 _ => return Some(false),
             }

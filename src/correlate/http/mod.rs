@@ -138,6 +138,8 @@ struct Tx {
     carried: Vec<(KeyKind, u32, u32)>,
     /// Cookies the response set (not deletions): (name, value) ids.
     set: Vec<(u32, u32)>,
+    /// URL session ids the response handed out (in a redirect).
+    url_given: Vec<(u32, u32)>,
     /// Cookie names the response deleted.
     deleted: Vec<u32>,
     user: Option<u32>,
@@ -200,6 +202,7 @@ impl HttpSessions {
             host,
             carried: Vec::new(),
             set: Vec::new(),
+            url_given: Vec::new(),
             deleted: Vec::new(),
             user: None,
         };
@@ -254,12 +257,21 @@ impl HttpSessions {
                 }
                 rec.set.push((n, v));
             }
+            for (name, value) in &resp.location_params {
+                if self.config.is_url_param(name) {
+                    let n = self.strings.id(&name.to_ascii_lowercase());
+                    let v = self.strings.id(value);
+                    rec.url_given.push((n, v));
+                }
+            }
         }
-        if !rec.carried.is_empty() || !rec.set.is_empty() || !rec.deleted.is_empty() {
+        // A transaction with no session key at all can belong to no session.
+        if !(rec.carried.is_empty()
+            && rec.set.is_empty()
+            && rec.url_given.is_empty()
+            && rec.deleted.is_empty())
+        {
             self.txs.push(rec);
-        } else {
-            // Kept for nothing but its connection's "HTTP without a session
-            // cookie": the caller counts those.
         }
     }
 
@@ -384,6 +396,14 @@ impl HttpSessions {
                     }
                     started.push(k);
                 }
+            }
+            for &(n, v) in &tx.url_given {
+                let site = site_of(KeyKind::Url, n, v, tx.host);
+                let k = key_of(site, n, v, true, &mut uf);
+                if k == key_info.len() {
+                    key_info.push((site, n, v, true, tx.ts_ns));
+                }
+                started.push(k);
             }
             for pair in carried.windows(2) {
                 uf.union(pair[0], pair[1]);
@@ -510,47 +530,4 @@ impl UnionFind {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn random_looking_values() {
-        assert!(looks_random("5f2b9c0e7a1d4b3f8e6c2a9d0b1e7f3c"));
-        assert!(looks_random("s%3AkP2xV9qL0mZ8.rT5yW1nB6cH4"));
-        assert!(!looks_random("en"));
-        assert!(!looks_random("1700000000000000000"));
-        assert!(!looks_random("aaaaaaaaaaaaaaaaaaaaaaaa"));
-    }
-
-    #[test]
-    fn domain_matching() {
-        assert!(domain_match("st.example.com", "example.com"));
-        assert!(domain_match("example.com", "example.com"));
-        assert!(!domain_match("badexample.com", "example.com"));
-        assert!(!domain_match("10.0.0.1", "0.0.1"));
-        assert_eq!(registrable("www.shop.example.co.uk"), "example.co.uk");
-        assert_eq!(registrable("127.0.0.1"), "127.0.0.1");
-    }
-
-    #[test]
-    fn well_known_names() {
-        let c = SessionConfig {
-            cookies: vec!["MYAPP".into()],
-            url_params: vec![],
-        };
-        for n in [
-            "PHPSESSID",
-            "JSESSIONID",
-            "ASPSESSIONIDQQGGQGPG",
-            "sid",
-            "myapp",
-            "SESS0123456789abcdef0123456789abcdef",
-            "connect.sid",
-        ] {
-            assert!(c.is_known_cookie(n), "{n}");
-        }
-        for n in ["lang", "theme", "_ga", "session_theme", "sessionless"] {
-            assert!(!c.is_known_cookie(n), "{n}");
-        }
-    }
-}
+mod tests;
