@@ -153,6 +153,9 @@ jq -r '
   "stats.packets=\(.stats.packets)",
   "stats.tcp_segments=\(.stats.tcp_segments)",
   "stats.connections=\(.stats.connections)",
+  "stats.sessions=\(.stats.sessions)",
+  "stats.http.requests=\(.stats.http.requests)",
+  "stats.http.malformed=\(.stats.http.malformed)",
   "stats.peak_open_connections=\(.stats.peak_open_connections)",
   "report.connection_rows=\(.connections | length)",
   "report.warnings=\(.warnings | length)",
@@ -177,6 +180,9 @@ check "packets" "$(fact stats.packets)" "$packets"
 if [[ -f $META ]]; then
     check "stats.connections" "$(fact stats.connections)" "$(meta connections)"
     check "connection rows" "$(fact report.connection_rows)" "$(meta connections)"
+    check "HTTP requests" "$(fact stats.http.requests)" "$(meta requests)"
+    check "HTTP malformed" "$(fact stats.http.malformed)" 0
+    check "sessions (client, site)" "$(fact stats.sessions)" "$(meta sessions)"
     for st in SF RSTO RSTR REJ; do
         check "state $st" "$(fact "state.$st")" "$(meta "expect_state_$st")"
     done

@@ -187,6 +187,8 @@ struct Totals {
     connections: u64,
     ipv6_connections: u64,
     requests: u64,
+    /// (client address, host) pairs that sent a request: one session each.
+    sessions: std::collections::BTreeSet<(String, String)>,
     close: HashMap<&'static str, u64>,
     client_payload: u64,
     server_payload: u64,
@@ -309,10 +311,10 @@ impl Conn {
             "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36",
             "curl/8.5.0",
         ];
-        let token_len = rng.range(32, 160) as usize;
-        let token: String = (0..token_len)
-            .map(|_| char::from(b"0123456789abcdef"[(rng.next() % 16) as usize]))
-            .collect();
+        // One browser session per (client address, site): its id is the
+        // same on every connection, as a real session cookie is.
+        let token = session_token(&self.client.ip().to_string(), &self.host);
+        t.sessions.insert((self.client.ip().to_string(), self.host.clone()));
         let req = format!(
             "GET {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: {}\r\nAccept: */*\r\nAccept-Encoding: gzip, deflate\r\nCookie: sessionid={token}; theme=dark\r\nConnection: keep-alive\r\n\r\n",
             self.host,
@@ -805,6 +807,18 @@ fn close_name(c: Close) -> &'static str {
     }
 }
 
+/// A 32-hex-digit session id for a (client, host) pair (FNV-1a, twice).
+fn session_token(client: &str, host: &str) -> String {
+    let fnv = |seed: u64| {
+        let mut h = 0xcbf2_9ce4_8422_2325u64 ^ seed;
+        for b in client.bytes().chain([b'|']).chain(host.bytes()) {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h
+    };
+    format!("{:016x}{:016x}", fnv(1), fnv(2))
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 3 || args.len() > 4 {
@@ -866,7 +880,7 @@ fn generate(path: &str, size_mb: f64, seed: u64) -> std::io::Result<()> {
     let t = &g.t;
     let c = |k: &str| t.close.get(k).copied().unwrap_or(0);
     let out = format!(
-        "file={path}\nseed={seed}\nfile_bytes={}\npackets={}\nconnections={}\nipv6_connections={}\nrequests={}\n\
+        "file={path}\nseed={seed}\nfile_bytes={}\npackets={}\nconnections={}\nipv6_connections={}\nrequests={}\nsessions={}\n\
          close_client_fin={}\nclose_server_fin={}\nclose_client_rst={}\nclose_server_rst={}\nclose_refused={}\n\
          expect_state_SF={}\nexpect_state_RSTO={}\nexpect_state_RSTR={}\nexpect_state_REJ={}\n\
          client_payload_bytes={}\nserver_payload_bytes={}\nretransmitted_segments={}\nretransmitted_bytes={}\n\
@@ -876,6 +890,7 @@ fn generate(path: &str, size_mb: f64, seed: u64) -> std::io::Result<()> {
         t.connections,
         t.ipv6_connections,
         t.requests,
+        t.sessions.len(),
         c("client_fin"),
         c("server_fin"),
         c("client_rst"),
