@@ -314,7 +314,8 @@ impl Conn {
         // One browser session per (client address, site): its id is the
         // same on every connection, as a real session cookie is.
         let token = session_token(&self.client.ip().to_string(), &self.host);
-        t.sessions.insert((self.client.ip().to_string(), self.host.clone()));
+        t.sessions
+            .insert((self.client.ip().to_string(), self.host.clone()));
         let req = format!(
             "GET {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: {}\r\nAccept: */*\r\nAccept-Encoding: gzip, deflate\r\nCookie: sessionid={token}; theme=dark\r\nConnection: keep-alive\r\n\r\n",
             self.host,

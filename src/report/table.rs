@@ -122,8 +122,13 @@ fn summary(report: &Report) -> String {
     line
 }
 
-fn count(n: u64, what: &str) -> String {
-    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+/// "1 host", "2 hosts".
+fn count(n: u64, one: &str) -> String {
+    count_as(n, one, &format!("{one}s"))
+}
+
+fn count_as(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn paren(items: &[String]) -> String {
@@ -147,7 +152,7 @@ fn seconds(start: u64, end: u64) -> String {
 fn session_row(s: &SessionReport) -> Vec<Cell> {
     let mut notes = Vec::new();
     if !s.aliases.is_empty() {
-        notes.push(format!("{} aliases", s.aliases.len()));
+        notes.push(count_as(s.aliases.len() as u64, "alias", "aliases"));
     }
     if s.multiple_clients {
         notes.push("several clients".to_owned());

@@ -439,3 +439,66 @@ fn ipv6_extension_headers_before_tcp() {
     assert_eq!(c["bytes"]["server"], 5);
     assert_eq!(c["state"], "SF");
 }
+
+#[test]
+fn connections_without_a_session_say_why() {
+    let mut frames = Vec::new();
+    let mut port: u16 = 50_000;
+    let mut talk = |f: &dyn Fn(&mut Talk)| {
+        port += 1;
+        let mut t = Talk::new(&format!("10.1.0.1:{port}"), "10.1.0.2:8443", 1, 1);
+        t.ts_ns += u64::from(port) * 1_000_000_000;
+        t.handshake();
+        f(&mut t);
+        t.close();
+        frames.extend(t.frames.clone());
+    };
+    // 1: nothing but the handshake.
+    talk(&|_| {});
+    // 2: a TLS ClientHello record.
+    talk(&|t| {
+        t.send(
+            true,
+            &[0x16, 0x03, 0x01, 0x00, 0x05, 0x01, 0x00, 0x00, 0x01, 0x00],
+        )
+    });
+    // 3: SSH.
+    talk(&|t| {
+        t.send(false, b"SSH-2.0-OpenSSH_9.2\r\n");
+        t.send(true, b"SSH-2.0-client\r\n");
+    });
+    // 4: the request's first segment was lost; the rest is not a message start.
+    talk(&|t| {
+        t.cseq += 100;
+        t.send(true, b"ost: example\r\nCookie: PHPSESSID=abc\r\n\r\n");
+    });
+    // 5: HTTP without a session cookie.
+    talk(&|t| {
+        t.send(true, b"GET / HTTP/1.1\r\nHost: example\r\n\r\n");
+        t.send(false, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    });
+    let report = analyze_frames(LinkType::ETHERNET, &frames);
+    let why: Vec<&str> = conns(&report)
+        .iter()
+        .map(|c| c["no_session"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        why,
+        [
+            "no_payload",
+            "encrypted",
+            "not_http",
+            "gap_before_request",
+            "no_session_cookie"
+        ]
+    );
+    let protocols: Vec<String> = conns(&report)
+        .iter()
+        .map(|c| c["protocol"].to_string())
+        .collect();
+    assert_eq!(
+        protocols,
+        ["null", "\"tls\"", "\"unknown\"", "\"unknown\"", "\"http\""]
+    );
+    assert_eq!(report["stats"]["connections_without_session"], 5);
+}
