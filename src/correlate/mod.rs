@@ -43,6 +43,8 @@ pub struct Correlator {
     pub reassembly_overflows: u64,
     /// Segments dropped as far outside their stream.
     pub out_of_window: u64,
+    /// HTTP transactions not kept for sessions (memory bound).
+    pub http_facts_dropped: u64,
 }
 
 /// What `finish` builds.
@@ -153,7 +155,9 @@ impl Correlator {
     pub fn finish(&mut self, redact: &Redactor) -> Map {
         let mut connections = std::mem::take(&mut self.connections);
         connections.sort_unstable_by_key(|c| c.id);
-        let mut found = std::mem::take(&mut self.http).finish();
+        let http = std::mem::take(&mut self.http);
+        self.http_facts_dropped = http.dropped;
+        let mut found = http.finish();
         found.sort_by(|a, b| {
             (a.start_ns, &a.site, &a.values).cmp(&(b.start_ns, &b.site, &b.values))
         });

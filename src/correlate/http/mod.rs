@@ -55,6 +55,10 @@ const URL_PARAMS: &[&str] = &["jsessionid", "phpsessid", "sid", "sessionid", "se
 /// cookies found by the heuristic).
 const SHARED_BY: usize = 3;
 
+/// Transactions with session keys kept for the end of the capture (about
+/// 100 bytes each). Past it, transactions are counted, not kept.
+pub const MAX_FACTS: usize = 2_000_000;
+
 #[derive(Debug, Clone, Default)]
 pub struct SessionConfig {
     /// Extra session cookie names (`--cookie`), compared case-insensitively.
@@ -152,6 +156,8 @@ pub struct HttpSessions {
     strings: Interner,
     txs: Vec<Tx>,
     sets: HashMap<(u32, u32), Vec<SetInfo>>,
+    /// Transactions not kept because `MAX_FACTS` was reached.
+    pub dropped: u64,
 }
 
 /// A session, before ids and redaction.
@@ -185,6 +191,10 @@ impl HttpSessions {
     /// Records one transaction of connection `conn` from `client` to
     /// `server`.
     pub fn add(&mut self, conn: u64, client: IpAddr, server: IpAddr, tx: &Transaction) {
+        if self.txs.len() >= MAX_FACTS {
+            self.dropped += 1;
+            return;
+        }
         let req = tx.request.as_ref();
         let host = req
             .and_then(|r| r.host.as_deref())
@@ -283,6 +293,7 @@ impl HttpSessions {
             mut strings,
             txs,
             sets,
+            ..
         } = self;
         // Every host's registrable domain gets an id up front.
         for tx in &txs {
