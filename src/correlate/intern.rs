@@ -2,11 +2,13 @@
 //! distinct name, value or host is stored once.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 #[derive(Debug, Default)]
 pub struct Interner {
-    ids: HashMap<String, u32>,
-    strings: Vec<String>,
+    ids: HashMap<Rc<str>, u32>,
+    strings: Vec<Rc<str>>,
+    bytes: usize,
 }
 
 impl Interner {
@@ -15,8 +17,10 @@ impl Interner {
             return *id;
         }
         let id = self.strings.len() as u32;
-        self.strings.push(s.to_owned());
-        self.ids.insert(s.to_owned(), id);
+        let shared: Rc<str> = Rc::from(s);
+        self.bytes += s.len();
+        self.strings.push(Rc::clone(&shared));
+        self.ids.insert(shared, id);
         id
     }
 
@@ -26,6 +30,11 @@ impl Interner {
     }
 
     pub fn get(&self, id: u32) -> &str {
-        self.strings.get(id as usize).map_or("", String::as_str)
+        self.strings.get(id as usize).map_or("", |s| s)
+    }
+
+    /// Bytes of the distinct strings held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 }

@@ -149,6 +149,20 @@ fn seconds(start: u64, end: u64) -> String {
     format!("{:.3}s", end.saturating_sub(start) as f64 / 1e9)
 }
 
+/// Untrusted text (hosts, cookie names, user names come from the capture)
+/// with control characters escaped, so a capture cannot drive the terminal.
+fn safe(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn session_row(s: &SessionReport) -> Vec<Cell> {
     let mut notes = Vec::new();
     if !s.aliases.is_empty() {
@@ -163,12 +177,12 @@ fn session_row(s: &SessionReport) -> Vec<Cell> {
     vec![
         Cell::new(s.id),
         Cell::new(s.kind),
-        Cell::new(&s.server),
-        Cell::new(&s.key),
+        Cell::new(safe(&s.server)),
+        Cell::new(safe(&s.key)),
         Cell::new(s.clients.join(" ")),
         Cell::new(s.connections.len()),
         Cell::new(s.requests),
-        Cell::new(s.user.as_deref().unwrap_or("")),
+        Cell::new(safe(s.user.as_deref().unwrap_or(""))),
         Cell::new(time_of_day(s.start)),
         Cell::new(seconds(s.start, s.end)),
         Cell::new(notes.join(", ")),
@@ -236,4 +250,18 @@ fn human(n: u64) -> String {
         unit += 1;
     }
     format!("{v:.1}{}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(
+            safe("alice\u{1b}]0;pwned\u{7}"),
+            "alice\\u{1b}]0;pwned\\u{7}"
+        );
+        assert_eq!(safe("shop.example"), "shop.example");
+    }
 }

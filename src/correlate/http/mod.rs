@@ -20,6 +20,7 @@
 
 use super::intern::Interner;
 use crate::proto::http::{Auth, Transaction};
+use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
@@ -55,9 +56,16 @@ const URL_PARAMS: &[&str] = &["jsessionid", "phpsessid", "sid", "sessionid", "se
 /// cookies found by the heuristic).
 const SHARED_BY: usize = 3;
 
-/// Transactions with session keys kept for the end of the capture (about
-/// 100 bytes each). Past it, transactions are counted, not kept.
+/// Transactions with session keys kept for the end of the capture. Past it,
+/// transactions are counted, not kept.
 pub const MAX_FACTS: usize = 2_000_000;
+/// Bytes of distinct names, values and hosts kept.
+pub const MAX_STRING_BYTES: usize = 256 << 20;
+/// Values longer than this are kept as their SHA-256 digest.
+const MAX_VALUE: usize = 256;
+/// Shortest value taken as a session id (well-known cookie names, URL
+/// parameters): "guest", "1" or "yes" are not ids.
+const MIN_ID: usize = 8;
 
 #[derive(Debug, Clone, Default)]
 pub struct SessionConfig {
@@ -68,7 +76,8 @@ pub struct SessionConfig {
 }
 
 impl SessionConfig {
-    fn is_known_cookie(&self, name: &str) -> bool {
+    /// A well-known session cookie name.
+    fn is_well_known(&self, name: &str) -> bool {
         let lower = name.to_ascii_lowercase();
         let generated = |prefix: &str, min_suffix: usize, hex: bool| {
             lower.strip_prefix(prefix).is_some_and(|rest| {
@@ -81,7 +90,16 @@ impl SessionConfig {
             // Drupal: SESS / SSESS + 32 hex digits.
             || generated("sess", 16, true)
             || generated("ssess", 16, true)
-            || self.cookies.iter().any(|c| c.eq_ignore_ascii_case(name))
+    }
+
+    /// A name given with `--cookie`.
+    fn is_configured(&self, name: &str) -> bool {
+        self.cookies.iter().any(|c| c.eq_ignore_ascii_case(name))
+    }
+
+    /// A session cookie name whatever its value looks like.
+    fn is_candidate(&self, name: &str) -> bool {
+        self.is_configured(name) || self.is_well_known(name)
     }
 
     fn is_url_param(&self, name: &str) -> bool {
@@ -110,12 +128,13 @@ pub fn looks_random(value: &str) -> bool {
             -p * p.log2()
         })
         .sum();
-    let digits = v.iter().filter(|b| b.is_ascii_digit()).count();
-    entropy >= 3.0 && digits < v.len()
+    // Ids of every framework carry letters; numbers with dots (load
+    // balancer cookies, timestamps) are not ids.
+    entropy >= 3.0 && v.iter().any(u8::is_ascii_alphabetic)
 }
 
 /// How a cookie name/value pair was met.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum KeyKind {
     Cookie,
     Url,
@@ -191,7 +210,7 @@ impl HttpSessions {
     /// Records one transaction of connection `conn` from `client` to
     /// `server`.
     pub fn add(&mut self, conn: u64, client: IpAddr, server: IpAddr, tx: &Transaction) {
-        if self.txs.len() >= MAX_FACTS {
+        if self.txs.len() >= MAX_FACTS || self.strings.bytes() >= MAX_STRING_BYTES {
             self.dropped += 1;
             return;
         }
@@ -218,16 +237,16 @@ impl HttpSessions {
         };
         if let Some(r) = req {
             for (name, value) in &r.cookies {
-                if !value.is_empty() && (self.config.is_known_cookie(name) || looks_random(value)) {
+                if !value.is_empty() && (self.config.is_candidate(name) || looks_random(value)) {
                     let n = self.strings.id(name);
-                    let v = self.strings.id(value);
+                    let v = self.value_id(value);
                     rec.carried.push((KeyKind::Cookie, n, v));
                 }
             }
             for (name, value) in &r.url_params {
                 if self.config.is_url_param(name) {
                     let n = self.strings.id(&name.to_ascii_lowercase());
-                    let v = self.strings.id(value);
+                    let v = self.value_id(value);
                     rec.carried.push((KeyKind::Url, n, v));
                 }
             }
@@ -248,14 +267,15 @@ impl HttpSessions {
                     rec.deleted.push(n);
                     continue;
                 }
-                if !(self.config.is_known_cookie(&c.name) || looks_random(&c.value)) {
-                    // Still remember that the name is long-lived, which
-                    // rules it out as a session cookie.
-                    if !c.is_persistent() {
-                        continue;
-                    }
+                // Cookies that cannot be session keys are kept only when
+                // long-lived: that rules their name out.
+                if !(self.config.is_candidate(&c.name)
+                    || looks_random(&c.value)
+                    || c.is_persistent())
+                {
+                    continue;
                 }
-                let v = self.strings.id(&c.value);
+                let v = self.value_id(&c.value);
                 let info = SetInfo {
                     host,
                     domain: c.domain.as_deref().map(|d| self.strings.id(d)),
@@ -270,7 +290,7 @@ impl HttpSessions {
             for (name, value) in &resp.location_params {
                 if self.config.is_url_param(name) {
                     let n = self.strings.id(&name.to_ascii_lowercase());
-                    let v = self.strings.id(value);
+                    let v = self.value_id(value);
                     rec.url_given.push((n, v));
                 }
             }
@@ -285,8 +305,17 @@ impl HttpSessions {
         }
     }
 
-    /// Builds the sessions; also returns, per connection, how many of its
-    /// requests belong to each session (by index in the returned list).
+    /// A value's id; a very long value is kept as its digest.
+    fn value_id(&mut self, value: &str) -> u32 {
+        if value.len() <= MAX_VALUE {
+            return self.strings.id(value);
+        }
+        let digest = Sha256::digest(value.as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        self.strings.id(&format!("sha256:{hex}"))
+    }
+
+    /// Builds the sessions, in order of first use.
     pub fn finish(self) -> Vec<Session> {
         let HttpSessions {
             config,
@@ -300,108 +329,152 @@ impl HttpSessions {
             let site = registrable(strings.get(tx.host)).to_owned();
             strings.id(&site);
         }
+        let strings = strings;
         let name_of = |id: u32| strings.get(id);
 
-        // The site of a key as used by a request to `host`.
-        let site_of = |kind: KeyKind, name: u32, value: u32, host: u32| -> u32 {
-            let h = name_of(host);
+        // The site a Set-Cookie scopes its cookie to (RFC 6265 section 5.3:
+        // a Domain that does not cover the setting host, or that is a public
+        // suffix, is ignored).
+        let set_site = |i: &SetInfo| -> u32 {
+            match i.domain {
+                Some(d)
+                    if domain_match(name_of(i.host), name_of(d))
+                        && !is_public_suffix(name_of(d)) =>
+                {
+                    d
+                }
+                _ => i.host,
+            }
+        };
+        // The site of a key as used by a request to `host`: the scope of a
+        // Set-Cookie of it that covers `host`, else the host's registrable
+        // domain.
+        let site_of = |kind: KeyKind, n: u32, v: u32, host: u32| -> u32 {
             if kind == KeyKind::Cookie {
-                if let Some(infos) = sets.get(&(name, value)) {
-                    if let Some(d) = infos
-                        .iter()
-                        .find_map(|i| i.domain.filter(|d| domain_match(h, name_of(*d))))
-                    {
-                        return d;
-                    }
-                    if infos.iter().any(|i| i.domain.is_none() && i.host == host) {
-                        return host;
+                if let Some(infos) = sets.get(&(n, v)) {
+                    let h = name_of(host);
+                    for i in infos {
+                        let site = set_site(i);
+                        if site == host || domain_match(h, name_of(site)) {
+                            return site;
+                        }
                     }
                 }
             }
-            strings.find(registrable(h)).unwrap_or(host)
-        };
-        let set_site = |name: u32, value: u32, host: u32| -> u32 {
-            sets.get(&(name, value))
-                .and_then(|infos| infos.iter().find(|i| i.host == host))
-                .and_then(|i| i.domain)
-                .unwrap_or(host)
+            strings.find(registrable(name_of(host))).unwrap_or(host)
         };
 
-        // 1. Which (site, name) are session cookies.
-        let mut clients_of: HashMap<(u32, u32, u32), BTreeSet<IpAddr>> = HashMap::new();
+        // 1. Facts for the verdicts, each gathered in one pass.
+        // Per (site, name) set by the server: any long-lived Set-Cookie;
+        // all values random.
+        let mut set_summary: HashMap<(u32, u32), (bool, bool)> = HashMap::new();
+        for ((n, v), infos) in &sets {
+            for i in infos {
+                let e = set_summary
+                    .entry((set_site(i), *n))
+                    .or_insert((false, true));
+                e.0 |= i.persistent;
+                e.1 &= looks_random(name_of(*v));
+            }
+        }
+        // Per key: the client addresses that sent it; per heuristic
+        // (site, name): distinct well-known-name values sent with it (two
+        // are enough to know it spans sessions).
+        let mut clients_of: HashMap<(u32, u32, u32, KeyKind), BTreeSet<IpAddr>> = HashMap::new();
+        let mut partners: HashMap<(u32, u32), BTreeSet<(u32, u32)>> = HashMap::new();
         for tx in &txs {
+            let known: Vec<(u32, u32)> = tx
+                .carried
+                .iter()
+                .filter(|(k, n, _)| *k == KeyKind::Cookie && config.is_well_known(name_of(*n)))
+                .map(|(_, n, v)| (*n, *v))
+                .collect();
             for &(kind, n, v) in &tx.carried {
-                if kind == KeyKind::Cookie {
-                    let site = site_of(kind, n, v, tx.host);
-                    clients_of
-                        .entry((site, n, v))
-                        .or_default()
-                        .insert(tx.client);
+                let site = site_of(kind, n, v, tx.host);
+                let c = clients_of.entry((site, n, v, kind)).or_default();
+                if c.len() < SHARED_BY {
+                    c.insert(tx.client);
+                }
+                if kind == KeyKind::Cookie && !config.is_candidate(name_of(n)) {
+                    let p = partners.entry((site, n)).or_default();
+                    for k in &known {
+                        if p.len() < 2 {
+                            p.insert(*k);
+                        }
+                    }
                 }
             }
         }
-        let mut verdict: HashMap<(u32, u32), bool> = HashMap::new();
-        let mut is_session = |kind: KeyKind, site: u32, name: u32| -> bool {
-            if kind == KeyKind::Url || config.is_known_cookie(name_of(name)) {
-                return true;
+        let mut shared_names: BTreeSet<(u32, u32)> = partners
+            .iter()
+            .filter(|(_, p)| p.len() >= 2)
+            .map(|(k, _)| *k)
+            .collect();
+        for ((site, n, _, kind), c) in &clients_of {
+            if *kind == KeyKind::Cookie && c.len() >= SHARED_BY {
+                shared_names.insert((*site, *n));
             }
-            *verdict.entry((site, name)).or_insert_with(|| {
-                let mut set_any = false;
-                for ((n, v), infos) in &sets {
-                    if *n != name {
-                        continue;
-                    }
-                    for i in infos {
-                        if i.domain.unwrap_or(i.host) != site && i.host != site {
-                            continue;
-                        }
-                        if i.persistent || !looks_random(name_of(*v)) {
-                            return false;
-                        }
-                        set_any = true;
-                    }
+        }
+        let clients = |site: u32, n: u32, v: u32, kind: KeyKind| {
+            clients_of.get(&(site, n, v, kind)).map_or(0, BTreeSet::len)
+        };
+        // Whether a key can be (part of) a session.
+        let qualifies = |kind: KeyKind, site: u32, n: u32, v: u32| -> bool {
+            let name = name_of(n);
+            let value = name_of(v);
+            match kind {
+                KeyKind::Url => value.len() >= MIN_ID && clients(site, n, v, kind) < SHARED_BY,
+                KeyKind::Cookie if config.is_configured(name) => true,
+                // A constant many clients send ("guest") is no session id; a
+                // random one many clients send is a shared session: flagged.
+                KeyKind::Cookie if config.is_well_known(name) => {
+                    value.len() >= MIN_ID
+                        && (looks_random(value) || clients(site, n, v, kind) < SHARED_BY)
                 }
-                let shared = clients_of
-                    .iter()
-                    .any(|((s, n, _), c)| *s == site && *n == name && c.len() >= SHARED_BY);
-                set_any && !shared
-            })
+                KeyKind::Cookie => {
+                    set_summary.get(&(site, n)) == Some(&(false, true))
+                        && !shared_names.contains(&(site, n))
+                }
+            }
         };
 
         // 2-3. Keys and their unions.
-        let mut keys: HashMap<(u32, u32, u32, bool), usize> = HashMap::new();
+        let mut keys: HashMap<(u32, u32, u32, KeyKind), usize> = HashMap::new();
+        let mut key_info: Vec<Key> = Vec::new();
         let mut uf = UnionFind::default();
-        let mut key_of = |site: u32, n: u32, v: u32, url: bool, uf: &mut UnionFind| -> usize {
-            *keys.entry((site, n, v, url)).or_insert_with(|| uf.add())
+        let mut key_of = |site: u32, n: u32, v: u32, kind: KeyKind, ts: u64, uf: &mut UnionFind| {
+            *keys.entry((site, n, v, kind)).or_insert_with(|| {
+                key_info.push(Key {
+                    site,
+                    name: n,
+                    value: v,
+                    kind,
+                    first_ns: ts,
+                });
+                uf.add()
+            })
         };
-        // Per transaction: its session key (before union), if any.
         let mut tx_key: Vec<Option<usize>> = Vec::with_capacity(txs.len());
-        let mut key_info: Vec<(u32, u32, u32, bool, u64)> = Vec::new();
-        let mut deleted_keys: Vec<(usize, u64)> = Vec::new();
+        let mut deletions: Vec<(usize, u64)> = Vec::new();
         for tx in &txs {
-            let mut carried: Vec<usize> = Vec::new();
+            let mut carried: Vec<(usize, u32, KeyKind)> = Vec::new();
             for &(kind, n, v) in &tx.carried {
                 let site = site_of(kind, n, v, tx.host);
-                if is_session(kind, site, n) {
-                    let k = key_of(site, n, v, kind == KeyKind::Url, &mut uf);
-                    if k == key_info.len() {
-                        key_info.push((site, n, v, kind == KeyKind::Url, tx.ts_ns));
-                    }
-                    carried.push(k);
+                if qualifies(kind, site, n, v) {
+                    carried.push((key_of(site, n, v, kind, tx.ts_ns, &mut uf), n, kind));
                 }
             }
             let mut started: Vec<usize> = Vec::new();
             for &(n, v) in &tx.set {
-                let site = set_site(n, v, tx.host);
-                if is_session(KeyKind::Cookie, site, n) {
-                    let k = key_of(site, n, v, false, &mut uf);
-                    if k == key_info.len() {
-                        key_info.push((site, n, v, false, tx.ts_ns));
-                    }
+                let site = sets
+                    .get(&(n, v))
+                    .and_then(|infos| infos.iter().find(|i| i.host == tx.host))
+                    .map_or(tx.host, set_site);
+                if qualifies(KeyKind::Cookie, site, n, v) {
+                    let k = key_of(site, n, v, KeyKind::Cookie, tx.ts_ns, &mut uf);
                     // Rotation: the request carried another value of it.
-                    for &c in &carried {
-                        let (_, cn, _, curl, _) = key_info[c];
-                        if cn == n && !curl {
+                    for &(c, cn, ckind) in &carried {
+                        if cn == n && ckind == KeyKind::Cookie {
                             uf.union(c, k);
                         }
                     }
@@ -410,23 +483,29 @@ impl HttpSessions {
             }
             for &(n, v) in &tx.url_given {
                 let site = site_of(KeyKind::Url, n, v, tx.host);
-                let k = key_of(site, n, v, true, &mut uf);
-                if k == key_info.len() {
-                    key_info.push((site, n, v, true, tx.ts_ns));
+                if qualifies(KeyKind::Url, site, n, v) {
+                    started.push(key_of(site, n, v, KeyKind::Url, tx.ts_ns, &mut uf));
                 }
-                started.push(k);
             }
+            // Keys sent together, or handed out together, are one session.
             for pair in carried.windows(2) {
+                uf.union(pair[0].0, pair[1].0);
+            }
+            for pair in started.windows(2) {
                 uf.union(pair[0], pair[1]);
             }
             for &n in &tx.deleted {
-                for &c in &carried {
-                    if key_info[c].1 == n {
-                        deleted_keys.push((c, tx.ts_ns));
+                // A deletion that comes with a new value is a rotation.
+                if tx.set.iter().any(|(sn, _)| *sn == n) {
+                    continue;
+                }
+                for &(c, cn, _) in &carried {
+                    if cn == n {
+                        deletions.push((c, tx.ts_ns));
                     }
                 }
             }
-            tx_key.push(carried.first().or(started.first()).copied());
+            tx_key.push(carried.first().map(|c| c.0).or(started.first().copied()));
         }
 
         // 4. Sessions by union root, in order of first use.
@@ -438,7 +517,7 @@ impl HttpSessions {
             let s = by_root.entry(root).or_insert_with(|| {
                 root_order.push(root);
                 Session {
-                    site: name_of(key_info[*k].0).to_owned(),
+                    site: name_of(key_info[*k].site).to_owned(),
                     values: Vec::new(),
                     clients: BTreeSet::new(),
                     users: BTreeSet::new(),
@@ -463,28 +542,27 @@ impl HttpSessions {
             *s.connections.entry(tx.conn).or_default() += 1;
             s.requests += 1;
         }
-        // Values of each session, in order of first use.
-        let mut members: Vec<(u64, usize)> =
-            (0..key_info.len()).map(|k| (key_info[k].4, k)).collect();
-        members.sort_unstable();
-        for (_, k) in members {
-            let root = uf.find(k);
-            if let Some(s) = by_root.get_mut(&root) {
-                let (_, n, v, url, _) = key_info[k];
-                let label = if url {
-                    format!("url:{}", name_of(n))
-                } else {
-                    name_of(n).to_owned()
+        // Values of each session, in order of first use (keys are distinct,
+        // so no value repeats).
+        let mut order: Vec<usize> = (0..key_info.len()).collect();
+        order.sort_by_key(|k| (key_info[*k].first_ns, *k));
+        for k in order {
+            if let Some(s) = by_root.get_mut(&uf.find(k)) {
+                let key = &key_info[k];
+                let label = match key.kind {
+                    KeyKind::Url => format!("url:{}", name_of(key.name)),
+                    KeyKind::Cookie => name_of(key.name).to_owned(),
                 };
-                let pair = (label, name_of(v).to_owned());
-                if !s.values.contains(&pair) {
-                    s.values.push(pair);
-                }
+                s.values.push((label, name_of(key.value).to_owned()));
             }
         }
-        for (k, _) in deleted_keys {
+        // Ended: the server deleted the cookie and the session was not used
+        // after that.
+        for (k, ts) in deletions {
             if let Some(s) = by_root.get_mut(&uf.find(k)) {
-                s.ended = true;
+                if ts >= s.end_ns {
+                    s.ended = true;
+                }
             }
         }
         root_order
@@ -492,6 +570,21 @@ impl HttpSessions {
             .filter_map(|r| by_root.remove(&r))
             .collect()
     }
+}
+
+/// A session key: a value of a cookie or URL parameter on a site.
+#[derive(Debug, Clone, Copy)]
+struct Key {
+    site: u32,
+    name: u32,
+    value: u32,
+    kind: KeyKind,
+    first_ns: u64,
+}
+
+/// Whether a domain is itself a public suffix (`co.uk`, `com`).
+fn is_public_suffix(domain: &str) -> bool {
+    psl::suffix_str(domain) == Some(domain)
 }
 
 /// RFC 6265 section 5.1.3: `host` is `domain` or a subdomain of it.

@@ -69,6 +69,39 @@ impl History {
     fn finish(self) -> Vec<Session> {
         self.sessions.finish()
     }
+
+    /// A response alone (its request not captured, or sent earlier) that
+    /// redirects with `location_params`.
+    fn redirect(
+        &mut self,
+        conn: u64,
+        client: &str,
+        host: &str,
+        location: &str,
+        set_cookies: &[&str],
+    ) {
+        self.ts += 1_000_000_000;
+        let mut location_params = Vec::new();
+        crate::proto::http::url_params_for_tests(location, &mut location_params);
+        let tx = Transaction {
+            request: Some(Request {
+                ts_ns: self.ts,
+                method: "GET".into(),
+                target: "/".into(),
+                version: 1,
+                host: Some(host.into()),
+                ..Default::default()
+            }),
+            response: Some(Response {
+                ts_ns: self.ts,
+                status: 302,
+                set_cookies: set_cookies.iter().filter_map(|c| set(c)).collect(),
+                location_params,
+            }),
+        };
+        self.sessions
+            .add(conn, client.parse().unwrap(), SERVER.parse().unwrap(), &tx);
+    }
 }
 
 fn conns(s: &Session) -> Vec<u64> {
@@ -197,13 +230,214 @@ fn a_host_only_cookie_belongs_to_the_host_that_set_it() {
 }
 
 #[test]
-fn two_clients_of_one_session_are_flagged() {
+fn two_clients_of_one_session_are_one_session_with_both_clients() {
     let mut h = History::new(SessionConfig::default());
     h.tx(1, ALICE, "app.test", "/", &[("JSESSIONID", TOKEN_A)], &[]);
     h.tx(2, BOB, "app.test", "/", &[("JSESSIONID", TOKEN_A)], &[]);
     let s = h.finish();
     assert_eq!(s.len(), 1);
-    assert_eq!(s[0].clients.len(), 2);
+    let clients: Vec<String> = s[0].clients.iter().map(ToString::to_string).collect();
+    assert_eq!(clients, [ALICE, BOB]);
+}
+
+#[test]
+fn values_that_are_not_ids_join_nothing() {
+    let mut h = History::new(SessionConfig::default());
+    // A constant every visitor sends, rotated at login: not one session of
+    // all users.
+    for (i, (client, token)) in [
+        (ALICE, TOKEN_A),
+        (BOB, TOKEN_B),
+        ("10.0.0.7", "0f1e2d3c4b5a69788796a5b4c3d2e1f0"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        h.tx(
+            i as u64 + 1,
+            client,
+            "app.test",
+            "/login",
+            &[("session", "guest")],
+            &[&format!("session={token}")],
+        );
+    }
+    // A short URL value two browsers share.
+    h.tx(
+        10,
+        ALICE,
+        "app.test",
+        "/products?sid=1",
+        &[("PHPSESSID", TOKEN_A)],
+        &[],
+    );
+    h.tx(
+        11,
+        BOB,
+        "app.test",
+        "/products?sid=1",
+        &[("PHPSESSID", TOKEN_B)],
+        &[],
+    );
+    let s = h.finish();
+    // Three logged-in sessions (session=…), and two PHPSESSID sessions.
+    assert_eq!(s.len(), 5, "{s:#?}");
+    assert!(s.iter().all(|x| x.clients.len() == 1));
+}
+
+#[test]
+fn a_load_balancer_cookie_shared_by_two_sessions_is_not_a_session() {
+    let mut h = History::new(SessionConfig::default());
+    let lb = "pool-a.node3.f00dfeed";
+    h.tx(
+        1,
+        ALICE,
+        "app.test",
+        "/",
+        &[("PHPSESSID", TOKEN_A)],
+        &[&format!("BIGipServerpool={lb}")],
+    );
+    h.tx(
+        2,
+        ALICE,
+        "app.test",
+        "/",
+        &[("PHPSESSID", TOKEN_A), ("BIGipServerpool", lb)],
+        &[],
+    );
+    h.tx(
+        3,
+        ALICE,
+        "app.test",
+        "/",
+        &[("PHPSESSID", TOKEN_B), ("BIGipServerpool", lb)],
+        &[],
+    );
+    let s = h.finish();
+    assert_eq!(s.len(), 2, "{s:#?}");
+    assert!(s.iter().all(|x| x.values.len() == 1));
+}
+
+#[test]
+fn a_response_that_sets_a_cookie_and_a_url_id_starts_one_session() {
+    let mut h = History::new(SessionConfig::default());
+    h.redirect(
+        1,
+        ALICE,
+        "app.test",
+        &format!("/app/;jsessionid={TOKEN_A}"),
+        &[&format!("JSESSIONID={TOKEN_A}; Path=/app")],
+    );
+    h.tx(
+        1,
+        ALICE,
+        "app.test",
+        &format!("/app/;jsessionid={TOKEN_A}"),
+        &[],
+        &[],
+    );
+    let s = h.finish();
+    assert_eq!(s.len(), 1, "{s:#?}");
+    assert_eq!(s[0].requests, 2);
+}
+
+#[test]
+fn a_domain_that_does_not_cover_the_host_is_ignored() {
+    let mut h = History::new(SessionConfig::default());
+    // A backend behind a proxy sets Domain=example.com on host 10.1.2.3.
+    h.tx(
+        1,
+        ALICE,
+        "10.1.2.3",
+        "/",
+        &[],
+        &[&format!("JSESSIONID={TOKEN_A}; Domain=example.com")],
+    );
+    h.tx(2, ALICE, "10.1.2.3", "/x", &[("JSESSIONID", TOKEN_A)], &[]);
+    // A public suffix as Domain covers nothing.
+    h.tx(
+        3,
+        BOB,
+        "a.co.uk",
+        "/",
+        &[],
+        &[&format!("JSESSIONID={TOKEN_B}; Domain=co.uk")],
+    );
+    h.tx(4, BOB, "b.co.uk", "/", &[("JSESSIONID", TOKEN_B)], &[]);
+    let s = h.finish();
+    assert_eq!(s.len(), 3, "{s:#?}");
+    assert_eq!((s[0].site.as_str(), conns(&s[0])), ("10.1.2.3", vec![1, 2]));
+    assert_eq!((s[1].site.as_str(), conns(&s[1])), ("a.co.uk", vec![3]));
+    assert_eq!((s[2].site.as_str(), conns(&s[2])), ("b.co.uk", vec![4]));
+}
+
+#[test]
+fn a_url_id_handed_out_by_a_redirect_starts_the_session() {
+    let mut h = History::new(SessionConfig::default());
+    h.redirect(
+        1,
+        ALICE,
+        "app.test",
+        &format!("/app;jsessionid={TOKEN_A}/home"),
+        &[],
+    );
+    h.tx(
+        1,
+        ALICE,
+        "app.test",
+        &format!("/app;jsessionid={TOKEN_A}/home"),
+        &[],
+        &[],
+    );
+    h.tx(
+        2,
+        ALICE,
+        "app.test",
+        &format!("/app;jsessionid={TOKEN_A}/x"),
+        &[],
+        &[],
+    );
+    let s = h.finish();
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].connections, BTreeMap::from([(1, 2), (2, 1)]));
+}
+
+#[test]
+fn ended_means_deleted_and_not_used_again() {
+    let mut h = History::new(SessionConfig::default());
+    // Deleted, then used again: not ended.
+    h.tx(
+        1,
+        ALICE,
+        "app.test",
+        "/logout",
+        &[("PHPSESSID", TOKEN_A)],
+        &["PHPSESSID=; Max-Age=0"],
+    );
+    h.tx(
+        2,
+        ALICE,
+        "app.test",
+        "/again",
+        &[("PHPSESSID", TOKEN_A)],
+        &[],
+    );
+    // Deleted and replaced in one response: a rotation, not an end.
+    h.tx(
+        3,
+        BOB,
+        "app.test",
+        "/login",
+        &[("PHPSESSID", TOKEN_B)],
+        &[
+            "PHPSESSID=; Max-Age=0",
+            "PHPSESSID=0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+        ],
+    );
+    let s = h.finish();
+    assert_eq!(s.len(), 2, "{s:#?}");
+    assert!(!s[0].ended && !s[1].ended);
+    assert_eq!(s[1].values.len(), 2);
 }
 
 #[test]
@@ -278,15 +512,15 @@ fn cookie_and_url_parameter_names_from_the_command_line() {
     let mut h = History::new(config);
     h.tx(1, ALICE, "app.test", "/", &[("ticket", "abc")], &[]);
     h.tx(2, ALICE, "app.test", "/x", &[("ticket", "abc")], &[]);
-    h.tx(3, BOB, "app.test", "/page?token=xyz", &[], &[]);
+    h.tx(3, BOB, "app.test", "/page?token=xyz12345", &[], &[]);
     let s = h.finish();
     assert_eq!(s.len(), 2);
     assert_eq!(s[0].values, [("ticket".into(), "abc".into())]);
-    assert_eq!(s[1].values, [("url:token".into(), "xyz".into())]);
+    assert_eq!(s[1].values, [("url:token".into(), "xyz12345".into())]);
     // Without the flags neither is a session.
     let mut h = History::new(SessionConfig::default());
     h.tx(1, ALICE, "app.test", "/", &[("ticket", "abc")], &[]);
-    h.tx(3, BOB, "app.test", "/page?token=xyz", &[], &[]);
+    h.tx(3, BOB, "app.test", "/page?token=xyz12345", &[], &[]);
     assert!(h.finish().is_empty());
 }
 
@@ -365,7 +599,7 @@ fn well_known_names() {
         "connect.sid",
         "laravel_session",
     ] {
-        assert!(c.is_known_cookie(n), "{n}");
+        assert!(c.is_candidate(n), "{n}");
     }
     for n in [
         "lang",
@@ -375,6 +609,6 @@ fn well_known_names() {
         "sessionless",
         "SESSxyz",
     ] {
-        assert!(!c.is_known_cookie(n), "{n}");
+        assert!(!c.is_candidate(n), "{n}");
     }
 }

@@ -43,6 +43,8 @@ pub struct HttpLimits {
     pub max_line: usize,
     /// Requests waiting for a response on one connection.
     pub max_pending: usize,
+    /// Bytes those waiting requests may hold (targets, cookies).
+    pub max_pending_bytes: usize,
 }
 
 impl Default for HttpLimits {
@@ -52,6 +54,7 @@ impl Default for HttpLimits {
             max_headers: 128,
             max_line: 8 * 1024,
             max_pending: 256,
+            max_pending_bytes: 1 << 20,
         }
     }
 }
@@ -119,6 +122,8 @@ pub struct HttpParser {
     client: Side,
     server: Side,
     pending: VecDeque<Request>,
+    /// Bytes held by `pending` (an estimate: targets, hosts, cookies).
+    pending_bytes: usize,
     /// The server's stream ended: later requests are unanswered at once.
     server_done: bool,
     /// A gap came before the first request.
@@ -135,6 +140,7 @@ impl HttpParser {
             client: Side::new(true, mid_stream),
             server: Side::new(false, mid_stream),
             pending: VecDeque::new(),
+            pending_bytes: 0,
             server_done: false,
             gap_before_first_request: false,
             counters: HttpCounters::default(),
@@ -163,6 +169,7 @@ impl HttpParser {
             };
             let (used, step) = side.feed(bytes, &self.limits, &mut self.counters);
             idle = if used == 0 { idle + 1 } else { 0 };
+            debug_assert!(idle < 4, "the HTTP parser made no progress");
             bytes = bytes.get(used..).unwrap_or_default();
             match step {
                 Step::More => {}
@@ -190,7 +197,7 @@ impl HttpParser {
     pub fn end<S: HttpSink>(&mut self, at: At, dir: Direction, sink: &mut S) {
         if dir == Direction::ToClient {
             self.server_done = true;
-            while let Some(req) = self.pending.pop_front() {
+            while let Some(req) = self.pop_pending() {
                 sink.transaction(
                     at,
                     Transaction {
@@ -200,6 +207,12 @@ impl HttpParser {
                 );
             }
         }
+    }
+
+    fn pop_pending(&mut self) -> Option<Request> {
+        let req = self.pending.pop_front()?;
+        self.pending_bytes -= held_bytes(&req);
+        Some(req)
     }
 
     fn side(&mut self, dir: Direction) -> &mut Side {
@@ -251,6 +264,8 @@ impl HttpParser {
             req.host = authority(&target).map(host_only);
         }
         message::url_params(&target, &mut req.url_params);
+        // The target is kept for reports; its session parameters are read.
+        let target = truncate(target, MAX_TARGET);
         let connect = method.eq_ignore_ascii_case("CONNECT");
         req.method = method;
         req.target = target;
@@ -271,9 +286,13 @@ impl HttpParser {
             );
             return;
         }
-        if self.pending.len() >= self.limits.max_pending {
+        let size = held_bytes(&req);
+        while !self.pending.is_empty()
+            && (self.pending.len() >= self.limits.max_pending
+                || self.pending_bytes + size > self.limits.max_pending_bytes)
+        {
             self.counters.pending_overflow += 1;
-            if let Some(old) = self.pending.pop_front() {
+            if let Some(old) = self.pop_pending() {
                 sink.transaction(
                     at,
                     Transaction {
@@ -283,6 +302,7 @@ impl HttpParser {
                 );
             }
         }
+        self.pending_bytes += size;
         self.pending.push_back(req);
     }
 
@@ -335,7 +355,7 @@ impl HttpParser {
             return;
         }
         self.counters.responses += 1;
-        let request = self.pending.pop_front();
+        let request = self.pop_pending();
         let head_request = request
             .as_ref()
             .is_some_and(|r| r.method.eq_ignore_ascii_case("HEAD"));
@@ -378,6 +398,31 @@ impl HttpParser {
         };
         side.resync(&mut self.counters);
     }
+}
+
+/// Bytes of a request target kept.
+const MAX_TARGET: usize = 2048;
+
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
+}
+
+/// What a waiting request holds in memory, roughly.
+fn held_bytes(r: &Request) -> usize {
+    let pairs =
+        |v: &[(String, String)]| v.iter().map(|(a, b)| a.len() + b.len() + 48).sum::<usize>();
+    128 + r.method.len()
+        + r.target.len()
+        + r.host.as_ref().map_or(0, String::len)
+        + pairs(&r.cookies)
+        + pairs(&r.url_params)
 }
 
 /// Most headers httparse reads from one message (`HttpLimits::max_headers`

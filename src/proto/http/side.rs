@@ -57,9 +57,12 @@ pub enum Step {
     NotHttp,
 }
 
-/// Bytes kept while looking for a message start, to catch one split across
-/// segments.
-const RESYNC_KEEP: usize = 32;
+/// Start-line bytes checked as they come (a method name is shorter).
+const START_CHECK: usize = 24;
+/// Longest start line looked for while resynchronising.
+const MAX_START_LINE: usize = 8 * 1024;
+/// Header buffer capacity kept between messages.
+const KEEP_CAPACITY: usize = 8 * 1024;
 /// Bytes examined at once while resynchronising.
 const RESYNC_WINDOW: usize = 8 * 1024;
 /// Bytes appended to the header buffer at once.
@@ -76,6 +79,9 @@ pub struct Side {
     first: bool,
     /// A stream seen from its middle: garbage first is not "not HTTP".
     mid_stream: bool,
+    /// While resynchronising: whether `buf[0]` is at the start of a line
+    /// (after a gap, or after a dropped newline).
+    line_start0: bool,
     /// A CONNECT or Upgrade request waits for the server's answer.
     pub maybe_tunnel: bool,
 }
@@ -93,6 +99,7 @@ impl Side {
             scanned: 0,
             first: true,
             mid_stream,
+            line_start0: true,
             maybe_tunnel: false,
         }
     }
@@ -120,19 +127,33 @@ impl Side {
         self.phase == Phase::NotHttp
     }
 
-    /// Gives the header buffer back after a message was read from it.
+    /// Gives the header buffer back after a message was read from it (a
+    /// large one is not kept: one huge header must not pin memory).
     pub fn recycle(&mut self, mut buf: Vec<u8>) {
         buf.clear();
+        if buf.capacity() > KEEP_CAPACITY {
+            buf = Vec::new();
+        }
         self.buf = buf;
         self.scanned = 0;
     }
 
-    /// Lost our place: look for the next message start.
-    pub fn resync(&mut self, counters: &mut HttpCounters) {
+    /// Lost our place: look for the next message start. `line_start`: the
+    /// next byte may begin a message (after a gap, or after a whole header
+    /// block was rejected); otherwise only a byte after a newline can.
+    fn lose_place(&mut self, counters: &mut HttpCounters, line_start: bool) {
         counters.resyncs += 1;
+        counters.lost_bytes += self.buf.len() as u64;
         self.phase = Phase::Resync;
         self.buf.clear();
         self.scanned = 0;
+        self.line_start0 = line_start;
+    }
+
+    /// A header block that the parser rejected (it ended with an empty line,
+    /// so the next byte starts a line).
+    pub fn resync(&mut self, counters: &mut HttpCounters) {
+        self.lose_place(counters, true);
     }
 
     /// `len` bytes never seen.
@@ -143,10 +164,11 @@ impl Side {
             Phase::ChunkData(n) if len <= n => self.phase = Phase::ChunkData(n - len),
             Phase::UntilClose | Phase::Tunnel | Phase::NotHttp => {}
             Phase::Resync => {
+                counters.lost_bytes += self.buf.len() as u64;
                 self.buf.clear();
-                self.scanned = 0;
+                self.line_start0 = true;
             }
-            _ => self.resync(counters),
+            _ => self.lose_place(counters, true),
         }
     }
 
@@ -170,6 +192,14 @@ impl Side {
             }
             Phase::UntilClose | Phase::Tunnel | Phase::NotHttp => (bytes.len(), Step::More),
             Phase::ChunkSize => self.line(bytes, limits, counters, |side, line, counters| {
+                // httparse wants CRLF; servers also send a bare LF.
+                let crlf;
+                let line = if line.ends_with(b"\r\n") {
+                    line
+                } else {
+                    crlf = [line.strip_suffix(b"\n").unwrap_or(line), b"\r\n"].concat();
+                    &crlf[..]
+                };
                 match httparse::parse_chunk_size(line) {
                     Ok(httparse::Status::Complete((_, 0))) => side.phase = Phase::Trailers,
                     Ok(httparse::Status::Complete((_, n))) => side.phase = Phase::ChunkData(n),
@@ -229,29 +259,32 @@ impl Side {
         if room == 0 {
             counters.header_too_large += 1;
             counters.malformed += 1;
-            self.resync(counters);
+            self.lose_place(counters, false);
             return (skipped, Step::More);
         }
         let take = bytes.len().min(room).min(HEAD_STEP);
         let old = self.buf.len();
         self.buf.extend_from_slice(&bytes[..take]);
-        if self.first && old < 24 {
+        if old < START_CHECK {
+            // Check the start line as its bytes come, whatever the split.
             match plausible_start(&self.buf, self.is_client) {
                 Some(true) => {}
                 None => return (skipped + take, Step::More),
-                Some(false) if self.mid_stream => {
-                    self.resync(counters);
-                    return (skipped + take, Step::More);
-                }
-                Some(false) => {
+                Some(false) if self.first && !self.mid_stream => {
                     self.phase = Phase::NotHttp;
                     return (skipped + take, Step::NotHttp);
                 }
+                Some(false) => {
+                    // Not a message start: look for one in these bytes (not
+                    // at their first byte, which is the bad start).
+                    if !(self.first && self.mid_stream) {
+                        counters.malformed += 1;
+                    }
+                    self.buf.truncate(old);
+                    self.lose_place(counters, false);
+                    return (skipped, Step::More);
+                }
             }
-        } else if old == 0 && plausible_start(&self.buf, self.is_client) == Some(false) {
-            counters.malformed += 1;
-            self.resync(counters);
-            return (skipped, Step::More);
         }
         match end_of_head(&self.buf, self.scanned.saturating_sub(3)) {
             Some(end) => {
@@ -285,7 +318,7 @@ impl Side {
         if self.buf.len() + take > limits.max_line {
             counters.line_too_long += 1;
             counters.malformed += 1;
-            self.resync(counters);
+            self.lose_place(counters, false);
             return (0, Step::More);
         }
         self.buf.extend_from_slice(&bytes[..take]);
@@ -299,52 +332,70 @@ impl Side {
         (take, Step::More)
     }
 
-    /// Looks for the next message start at a line start.
+    /// Looks for the next message start: a whole, valid start line at the
+    /// start of a line.
     fn look_for_start(&mut self, bytes: &[u8], counters: &mut HttpCounters) -> (usize, Step) {
         let take = bytes.len().min(RESYNC_WINDOW);
+        let old = self.buf.len();
         self.buf.extend_from_slice(&bytes[..take]);
         let buf = &self.buf;
-        let found = (0..buf.len()).find(|&p| {
-            (p == 0 || buf[p - 1] == b'\n')
-                && plausible_start(&buf[p..], self.is_client) == Some(true)
-        });
+        let mut pending = None;
+        let mut found = None;
+        for p in 0..buf.len() {
+            if !(if p == 0 {
+                self.line_start0
+            } else {
+                buf[p - 1] == b'\n'
+            }) {
+                continue;
+            }
+            match start_line(&buf[p..], self.is_client) {
+                Some(true) => {
+                    found = Some(p);
+                    break;
+                }
+                // A line still arriving: keep it.
+                None => {
+                    pending = Some(p);
+                    break;
+                }
+                Some(false) => {}
+            }
+        }
         match found {
             Some(p) => {
                 counters.lost_bytes += p as u64;
                 self.buf.drain(..p);
-                self.scanned = 0;
                 self.phase = Phase::Head;
                 self.first = false;
-                // `head` re-checks the buffer with the bytes that follow.
-                self.resume_head(take, counters)
+                match end_of_head(&self.buf, 0) {
+                    Some(end) => {
+                        // Bytes after the block are the body's: consume only
+                        // up to the block's end. The block cannot end inside
+                        // bytes kept from earlier calls (no start line was
+                        // whole there), so `extra` comes from `bytes`.
+                        let extra = self.buf.len() - end;
+                        debug_assert!(extra <= take && old <= end);
+                        self.buf.truncate(end);
+                        (
+                            take.saturating_sub(extra),
+                            Step::Message(std::mem::take(&mut self.buf)),
+                        )
+                    }
+                    None => {
+                        self.scanned = self.buf.len();
+                        (take, Step::More)
+                    }
+                }
             }
             None => {
-                let keep = self.buf.len().min(RESYNC_KEEP);
-                let drop = self.buf.len() - keep;
+                let drop = pending.unwrap_or(self.buf.len());
+                if drop > 0 {
+                    self.line_start0 = self.buf[drop - 1] == b'\n';
+                }
                 counters.lost_bytes += drop as u64;
                 self.buf.drain(..drop);
                 (take, Step::More)
-            }
-        }
-    }
-
-    /// After finding a message start in `buf`: the header block may already
-    /// be complete in it.
-    fn resume_head(&mut self, used: usize, _counters: &mut HttpCounters) -> (usize, Step) {
-        match end_of_head(&self.buf, 0) {
-            Some(end) => {
-                // Bytes after the block belong to the body: hand them back
-                // by consuming only up to the block's end.
-                let extra = self.buf.len() - end;
-                self.buf.truncate(end);
-                (
-                    used.saturating_sub(extra),
-                    Step::Message(std::mem::take(&mut self.buf)),
-                )
-            }
-            None => {
-                self.scanned = self.buf.len();
-                (used, Step::More)
             }
         }
     }
@@ -394,4 +445,41 @@ pub fn plausible_start(buf: &[u8], is_client: bool) -> Option<bool> {
             Some(true)
         }
     }
+}
+
+/// Whether `buf` starts with a whole, valid start line: `METHOD SP target
+/// SP HTTP/1.x` (client) or `HTTP/1.x SP ddd` (server). `None`: the line is
+/// not complete yet.
+fn start_line(buf: &[u8], is_client: bool) -> Option<bool> {
+    if plausible_start(buf, is_client) == Some(false) {
+        return Some(false);
+    }
+    let window = &buf[..buf.len().min(MAX_START_LINE)];
+    let Some(nl) = window.iter().position(|b| *b == b'\n') else {
+        return if buf.len() >= MAX_START_LINE {
+            Some(false)
+        } else {
+            None
+        };
+    };
+    let line = window[..nl].strip_suffix(b"\r").unwrap_or(&window[..nl]);
+    let version = |v: &[u8]| v.len() == 8 && v.starts_with(b"HTTP/1.") && v[7].is_ascii_digit();
+    Some(if is_client {
+        let mut parts = line.split(|b| *b == b' ');
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(m), Some(t), Some(v), None) => {
+                !m.is_empty()
+                    && m.iter()
+                        .all(|b| b.is_ascii_uppercase() || *b == b'-' || *b == b'_')
+                    && !t.is_empty()
+                    && version(v)
+            }
+            _ => false,
+        }
+    } else {
+        line.len() >= 12
+            && version(&line[..8])
+            && line[8] == b' '
+            && line[9..12].iter().all(u8::is_ascii_digit)
+    })
 }

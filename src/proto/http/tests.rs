@@ -24,8 +24,9 @@ fn run_with(
     script: &[Ev<'_>],
     split: usize,
     limits: HttpLimits,
+    mid_stream: bool,
 ) -> (Vec<Transaction>, HttpCounters) {
-    let mut p = HttpParser::new(limits, false);
+    let mut p = HttpParser::new(limits, mid_stream);
     let mut sink = Sink::default();
     let mut ts = 0;
     for ev in script {
@@ -52,6 +53,19 @@ fn run(script: &[Ev<'_>]) -> (Vec<Transaction>, HttpCounters) {
 }
 
 fn run_limits(script: &[Ev<'_>], limits: HttpLimits) -> (Vec<Transaction>, HttpCounters) {
+    run_mode(script, limits, false)
+}
+
+/// A capture that starts in the middle of the connection.
+fn run_mid(script: &[Ev<'_>]) -> (Vec<Transaction>, HttpCounters) {
+    run_mode(script, HttpLimits::default(), true)
+}
+
+fn run_mode(
+    script: &[Ev<'_>],
+    limits: HttpLimits,
+    mid_stream: bool,
+) -> (Vec<Transaction>, HttpCounters) {
     let clear = |mut txs: Vec<Transaction>| {
         for t in &mut txs {
             if let Some(r) = t.request.as_mut() {
@@ -63,8 +77,16 @@ fn run_limits(script: &[Ev<'_>], limits: HttpLimits) -> (Vec<Transaction>, HttpC
         }
         txs
     };
-    let (whole, cw) = run_with(script, usize::MAX, limits);
-    let (bytes, cb) = run_with(script, 1, limits);
+    let (whole, cw) = run_with(script, usize::MAX, limits, mid_stream);
+    let (bytes, cb) = run_with(script, 1, limits, mid_stream);
+    // And in uneven pieces, which cut the stream at other places.
+    let (sevens, c7) = run_with(script, 7, limits, mid_stream);
+    assert_eq!(
+        clear(sevens),
+        clear(whole.clone()),
+        "whole and 7-byte pieces differ"
+    );
+    assert_eq!(c7.lost_bytes, cw.lost_bytes);
     let (whole, bytes) = (clear(whole), clear(bytes));
     assert_eq!(whole, bytes, "whole and byte-by-byte differ");
     assert_eq!(
@@ -347,19 +369,20 @@ fn split_request_and_many_in_one_segment_agree() {
 
 #[test]
 fn not_http_is_recognised_from_the_first_bytes() {
+    let (txs, c) = run(&[Ev::Data(S, b"220 ftp.example.com FTP server ready\r\n")]);
+    assert!(txs.is_empty());
+    assert_eq!(c.malformed, 0);
     let mut p = HttpParser::new(HttpLimits::default(), false);
     let mut sink = Sink::default();
     p.data(
         At { conn: 1, ts_ns: 0 },
-        S,
-        b"220 ftp.example.com FTP server ready\r\n",
+        C,
+        b"SSH-2.0-OpenSSH_9.2\r\n",
         &mut sink,
     );
-    assert!(p.is_not_http());
-    let mut p = HttpParser::new(HttpLimits::default(), false);
     p.data(
         At { conn: 1, ts_ns: 0 },
-        C,
+        S,
         b"SSH-2.0-OpenSSH_9.2\r\n",
         &mut sink,
     );
@@ -369,24 +392,93 @@ fn not_http_is_recognised_from_the_first_bytes() {
 
 #[test]
 fn mid_stream_start_finds_the_next_message() {
-    let mut p = HttpParser::new(HttpLimits::default(), true);
-    let mut sink = Sink::default();
-    let at = At { conn: 1, ts_ns: 0 };
-    p.data(
-        at,
-        S,
-        b"ody of an earlier response\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
-        &mut sink,
-    );
-    p.data(
-        at,
+    let (txs, _) = run_mid(&[
+        Ev::Data(
+            S,
+            b"ody of an earlier response\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        ),
+        Ev::Data(C, b"tail of a request body GET /x HTTP/1.1\r\n\r\n"),
+    ]);
+    assert_eq!(txs.len(), 1, "the response without its request");
+    assert_eq!(txs[0].response.as_ref().map(|r| r.status), Some(200));
+    assert!(txs[0].request.is_none());
+}
+
+#[test]
+fn text_that_merely_resembles_a_message_start_is_not_one() {
+    // Mid-line look-alikes, whatever the split.
+    let (txs, _) = run_mid(&[
+        Ev::Data(S, b"xHTTP/1.1 200 OK\n\nzzzzzzzzzzzzzzzzzzzz"),
+        Ev::Data(
+            C,
+            b"xx GET /x HTTP/1.1\r\nHost: a.example\r\nCookie: PHPSESSID=abc\r\n\r\n",
+        ),
+    ]);
+    assert!(txs.is_empty(), "{txs:?}");
+    // A line that starts like a request but is not one does not hide the
+    // real request after it.
+    let (txs, _) = run(&[
+        Ev::Data(C, b"GET /a HTTP/1.1\r\n\r\n"),
+        Ev::Gap(C, 10),
+        Ev::Data(C, b"NOTE this\r\nGET /x HTTP/1.1\r\nHost: h\r\n\r\n"),
+    ]);
+    assert_eq!(targets(&txs), [("GET /a".into(), 0), ("GET /x".into(), 0)]);
+}
+
+#[test]
+fn a_bad_start_after_a_good_message_resynchronises_the_same_whatever_the_split() {
+    let (txs, c) = run(&[Ev::Data(
         C,
-        b"tail of a request body GET /x HTTP/1.1\r\n\r\n",
-        &mut sink,
+        b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nXYZZY\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n",
+    )]);
+    assert_eq!(targets(&txs), [("GET /a".into(), 0), ("GET /b".into(), 0)]);
+    assert_eq!((c.malformed, c.resyncs), (1, 1));
+}
+
+#[test]
+fn bare_lf_chunk_lines() {
+    let (txs, c) = run(&[
+        Ev::Data(C, b"GET / HTTP/1.1\n\nGET /2 HTTP/1.1\n\n"),
+        Ev::Data(S, b"HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n5\nhello\n0\n\nHTTP/1.1 204 No Content\n\n"),
+    ]);
+    assert_eq!(
+        targets(&txs),
+        [("GET /".into(), 200), ("GET /2".into(), 204)]
     );
-    p.end(at, S, &mut sink);
-    assert!(!p.is_not_http());
-    assert_eq!(sink.0.len(), 1, "the response without its request");
-    assert_eq!(sink.0[0].response.as_ref().map(|r| r.status), Some(200));
-    assert!(sink.0[0].request.is_none());
+    assert_eq!(c.malformed, 0);
+}
+
+#[test]
+fn a_refused_upgrade_or_connect_goes_back_to_http() {
+    let (txs, c) = run(&[
+        Ev::Data(C, b"CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n"),
+        Ev::Data(
+            S,
+            b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n",
+        ),
+        Ev::Data(C, b"GET /after HTTP/1.1\r\nHost: h\r\n\r\n"),
+        Ev::Data(S, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert_eq!(
+        targets(&txs),
+        [("CONNECT x:443".into(), 407), ("GET /after".into(), 200)]
+    );
+    assert_eq!(c.tunnels, 0);
+}
+
+#[test]
+fn waiting_requests_are_bounded_in_bytes() {
+    let limits = HttpLimits {
+        max_pending_bytes: 4096,
+        ..Default::default()
+    };
+    let mut many = Vec::new();
+    for i in 0..40 {
+        many.extend_from_slice(
+            format!("GET /{i}/{} HTTP/1.1\r\nHost: h\r\n\r\n", "p".repeat(300)).as_bytes(),
+        );
+    }
+    let (txs, c) = run_limits(&[Ev::Data(C, &many)], limits);
+    assert_eq!(txs.len(), 40, "every request is reported, answered or not");
+    assert!(c.pending_overflow > 0);
 }
