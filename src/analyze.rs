@@ -195,6 +195,7 @@ impl Analyzer {
                 .filter(|c| c.sessions.is_empty())
                 .count() as u64,
             http: correlator.http_counters,
+            ftp: correlator.ftp_counters,
             peak_open_connections: flow_stats.peak_open,
             idle_timeouts: flow_stats.idle_timeouts,
             limits,
@@ -207,6 +208,7 @@ impl Analyzer {
             connections: map.connections,
             sessions: map.sessions,
             hosts: map.hosts,
+            findings: map.findings,
             warnings,
         }
     }

@@ -7,6 +7,7 @@
 //! end it builds the sessions, the connection↔session map and the per-host
 //! summary.
 
+mod ftp;
 mod http;
 mod intern;
 
@@ -14,11 +15,14 @@ pub use http::{looks_random, SessionConfig};
 
 use crate::decode::Endpoint;
 use crate::flow::{At, ConnRecord, ConsumerFactory, Direction, StreamCounters};
+use crate::proto::ftp::{FtpCounters, FtpEvent, FtpSink};
 use crate::proto::http::{HttpCounters, HttpLimits, HttpSink, Transaction};
 use crate::proto::{ConnParser, Protocol};
 use crate::report::{
-    ConnSession, ConnectionReport, HostReport, NoSession, PerSide, Redactor, SessionReport,
+    Announcement, ConnSession, ConnectionReport, Finding, HostReport, NoSession, PerSide, Redactor,
+    SessionReport, Transfer,
 };
+use ftp::{ConnFacts, FtpSessions};
 use http::HttpSessions;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -33,9 +37,11 @@ pub struct CorrelateConfig {
 pub struct Correlator {
     config: CorrelateConfig,
     connections: Vec<ConnectionReport>,
-    /// Client and server address of each open connection.
-    open: HashMap<u64, (IpAddr, IpAddr)>,
+    /// Client and server of each open connection.
+    open: HashMap<u64, (Endpoint, Endpoint)>,
     http: HttpSessions,
+    ftp: FtpSessions,
+    pub ftp_counters: FtpCounters,
     pub http_counters: HttpCounters,
     /// Consumers that saw data out of order (a reassembly defect; must stay 0).
     pub stream_contract_violations: u64,
@@ -52,6 +58,7 @@ pub struct Map {
     pub connections: Vec<ConnectionReport>,
     pub sessions: Vec<SessionReport>,
     pub hosts: Vec<HostReport>,
+    pub findings: Vec<Finding>,
 }
 
 impl Correlator {
@@ -74,7 +81,7 @@ impl ConsumerFactory for Correlator {
         server: &Endpoint,
         handshake: bool,
     ) -> ConnParser {
-        self.open.insert(id, (client.ip, server.ip));
+        self.open.insert(id, (*client, *server));
         ConnParser::new(self.config.http, !handshake)
     }
 
@@ -100,9 +107,19 @@ impl ConsumerFactory for Correlator {
         if let Some(h) = http {
             add_counters(&mut self.http_counters, &h.counters);
         }
+        if let Some(f) = parser.ftp() {
+            let (t, c) = (&mut self.ftp_counters, &f.counters);
+            t.commands += c.commands;
+            t.replies += c.replies;
+            t.expectations += c.expectations;
+            t.malformed_expectations += c.malformed_expectations;
+            t.long_lines += c.long_lines;
+            t.lost_bytes += c.lost_bytes;
+        }
         let protocol = parser.protocol();
         let requests = http.map_or(0, |h| h.counters.requests);
         let no_session = match protocol {
+            None if parser.gap_first() => NoSession::GapBeforeRequest,
             None => NoSession::NoPayload,
             Some(Protocol::Tls) => NoSession::Encrypted,
             Some(Protocol::Unknown) if http.is_some_and(|h| h.gap_before_first_request) => {
@@ -110,6 +127,9 @@ impl ConsumerFactory for Correlator {
             }
             Some(Protocol::Unknown) => NoSession::NotHttp,
             Some(Protocol::Http) => NoSession::NoSessionCookie,
+            // An FTP control channel is a session of its own (or, encrypted
+            // or unreadable, not).
+            Some(Protocol::Ftp | Protocol::FtpData) => NoSession::NotHttp,
         };
         self.connections.push(ConnectionReport {
             id: record.id,
@@ -141,95 +161,389 @@ impl ConsumerFactory for Correlator {
 
 impl HttpSink for Correlator {
     fn transaction(&mut self, at: At, tx: Transaction) {
+        let unknown = IpAddr::from([0, 0, 0, 0]);
         let (client, server) = self
             .open
             .get(&at.conn)
-            .copied()
-            .unwrap_or((IpAddr::from([0, 0, 0, 0]), IpAddr::from([0, 0, 0, 0])));
+            .map_or((unknown, unknown), |(c, s)| (c.ip, s.ip));
         self.http.add(at.conn, client, server, &tx);
     }
 }
 
+impl FtpSink for Correlator {
+    fn ftp(&mut self, at: At, event: FtpEvent) {
+        let ends = self.open.get(&at.conn).copied();
+        self.ftp.event(at, ends, event);
+    }
+}
+
 impl Correlator {
-    /// The sessions, the connection↔session map and the host summary.
+    /// The sessions, the connection↔session map, the host summary and the
+    /// findings.
     pub fn finish(&mut self, redact: &Redactor) -> Map {
         let mut connections = std::mem::take(&mut self.connections);
         connections.sort_unstable_by_key(|c| c.id);
         let http = std::mem::take(&mut self.http);
         self.http_facts_dropped = http.dropped;
-        let mut found = http.finish();
-        found.sort_by(|a, b| {
-            (a.start_ns, &a.site, &a.values).cmp(&(b.start_ns, &b.site, &b.values))
+        // Each session with the requests it had on each connection; ids come
+        // after all kinds are sorted by start.
+        let mut drafts: Vec<(SessionReport, BTreeMap<u64, u64>)> = Vec::new();
+        for s in http.finish() {
+            drafts.push(http_session(s, redact));
+        }
+        let mut findings: Vec<(usize, Finding)> = Vec::new();
+        self.ftp_sessions(&mut connections, redact, &mut drafts, &mut findings);
+        let mut order: Vec<usize> = (0..drafts.len()).collect();
+        order.sort_by(|a, b| {
+            let (x, y) = (&drafts[*a].0, &drafts[*b].0);
+            (x.start, x.kind, &x.server, &x.key).cmp(&(y.start, y.kind, &y.server, &y.key))
         });
+        let mut id_of = vec![0u64; drafts.len()];
+        for (rank, i) in order.iter().enumerate() {
+            id_of[*i] = rank as u64 + 1;
+        }
         let index: HashMap<u64, usize> = connections
             .iter()
             .enumerate()
             .map(|(i, c)| (c.id, i))
             .collect();
-        let mut sessions = Vec::with_capacity(found.len());
-        for (i, s) in found.into_iter().enumerate() {
-            let id = i as u64 + 1;
-            for (conn, requests) in &s.connections {
+        let mut sessions: Vec<SessionReport> = Vec::with_capacity(drafts.len());
+        let mut drafts: Vec<Option<(SessionReport, BTreeMap<u64, u64>)>> =
+            drafts.into_iter().map(Some).collect();
+        for i in order {
+            let Some((mut s, per_conn)) = drafts[i].take() else {
+                continue;
+            };
+            s.id = id_of[i];
+            for (conn, requests) in &per_conn {
                 if let Some(c) = index.get(conn).and_then(|i| connections.get_mut(*i)) {
                     c.sessions.push(ConnSession {
-                        id,
+                        id: s.id,
                         requests: *requests,
                     });
                     c.no_session = None;
                 }
             }
-            let mut values = s
-                .values
-                .iter()
-                .map(|(label, value)| format!("{label}={}", redact.value(value)));
-            let key = values.next().unwrap_or_default();
-            let mut user: Vec<String> = s.users.iter().cloned().collect();
-            user.extend(
-                s.bearer_tokens
-                    .iter()
-                    .map(|t| format!("bearer:{}", redact.fingerprint(t))),
-            );
-            sessions.push(SessionReport {
-                id,
-                kind: "http",
-                server: s.site.clone(),
-                key,
-                aliases: values.collect(),
-                clients: s.clients.iter().map(IpAddr::to_string).collect(),
-                user: (!user.is_empty()).then(|| user.join(", ")),
-                start: s.start_ns,
-                end: s.end_ns,
-                connections: s.connections.keys().copied().collect(),
-                requests: s.requests,
-                multiple_clients: s.clients.len() > 1,
-                ended: s.ended,
-            });
+            sessions.push(s);
         }
-        let hosts = host_summary(&connections);
+        for c in &mut connections {
+            c.sessions.sort_by_key(|s| s.id);
+        }
+        let mut findings: Vec<Finding> = findings
+            .into_iter()
+            .map(|(draft, mut f)| {
+                f.session = id_of.get(draft).copied();
+                f
+            })
+            .collect();
+        findings.sort_by(|a, b| {
+            (a.session, a.connection, a.rule).cmp(&(b.session, b.connection, b.rule))
+        });
+        let hosts = host_summary(&connections, &sessions);
         Map {
             connections,
             sessions,
             hosts,
+            findings,
+        }
+    }
+
+    /// FTP sessions, their data connections, and the FTP findings.
+    fn ftp_sessions(
+        &mut self,
+        connections: &mut [ConnectionReport],
+        redact: &Redactor,
+        drafts: &mut Vec<(SessionReport, BTreeMap<u64, u64>)>,
+        findings: &mut Vec<(usize, Finding)>,
+    ) {
+        let ftp = std::mem::take(&mut self.ftp);
+        // Only control channels the parser confirmed as FTP (commands one
+        // way, replies the other) make sessions.
+        let is_control = |c: &ConnectionReport| c.protocol == Some(Protocol::Ftp);
+        let control_ids: BTreeSet<u64> = connections
+            .iter()
+            .filter(|c| is_control(c) && ftp.controls.contains_key(&c.id))
+            .map(|c| c.id)
+            .collect();
+        let mut facts: Vec<ConnFacts> = connections
+            .iter()
+            .filter(|c| !control_ids.contains(&c.id))
+            .map(|c| ConnFacts {
+                id: c.id,
+                client: c.client,
+                server: c.server,
+                start_ns: c.start,
+            })
+            .collect();
+        facts.sort_by_key(|f| (f.start_ns, f.id));
+        let (links, unmatched) = ftp.link(&control_ids, &facts);
+        let by_id: HashMap<u64, usize> = connections
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id, i))
+            .collect();
+        let linked: BTreeSet<u64> = links.iter().map(|l| l.data).collect();
+        for (&control, c) in ftp
+            .controls
+            .iter()
+            .filter(|(id, _)| control_ids.contains(id))
+        {
+            let Some(ci) = by_id.get(&control).copied() else {
+                continue;
+            };
+            let draft = drafts.len();
+            let ctl = &connections[ci];
+            let mut per_conn: BTreeMap<u64, u64> = BTreeMap::from([(control, c.commands)]);
+            let mut end = ctl.end;
+            let mut transfers = Vec::new();
+            for l in links.iter().filter(|l| l.control == control) {
+                let Some(di) = by_id.get(&l.data).copied() else {
+                    continue;
+                };
+                let d = &mut connections[di];
+                d.protocol = Some(Protocol::FtpData);
+                end = end.max(d.end);
+                per_conn.insert(l.data, 1);
+                let passive = l.kind.passive();
+                // In passive mode the FTP client opened the data connection.
+                let (from_client, from_server) = if passive {
+                    (d.bytes.client, d.bytes.server)
+                } else {
+                    (d.bytes.server, d.bytes.client)
+                };
+                let verb = l.command.as_ref().map(|t| t.verb.clone());
+                let upload = verb.as_deref().map(ftp::is_upload);
+                transfers.push(Transfer {
+                    connection: l.data,
+                    command: verb,
+                    argument: l.command.as_ref().map(|t| t.argument.clone()),
+                    direction: upload.map(|u| if u { "upload" } else { "download" }),
+                    mode: if passive { "passive" } else { "active" },
+                    setup: l.kind.to_string(),
+                    extended: l.kind.extended(),
+                    bytes: match upload {
+                        Some(true) => from_client,
+                        Some(false) => from_server,
+                        None => from_client + from_server,
+                    },
+                    reply: l
+                        .command
+                        .as_ref()
+                        .and_then(|t| t.replies.iter().copied().find(|r| *r >= 200)),
+                });
+            }
+            transfers.sort_by_key(|t| t.connection);
+            let ctl = &connections[ci];
+            let announced = |i: &usize| {
+                c.expectations.get(*i).map(|e| Announcement {
+                    setup: e.kind.to_string(),
+                    endpoint: match e.endpoint.addr {
+                        Some(ip) => Endpoint {
+                            ip,
+                            port: e.endpoint.port,
+                        }
+                        .to_string(),
+                        None => format!(":{}", e.endpoint.port),
+                    },
+                    at: e.ts_ns,
+                })
+            };
+            let unmatched: Vec<Announcement> = unmatched
+                .get(&control)
+                .map_or(Vec::new(), |v| v.iter().filter_map(announced).collect());
+            // Findings.
+            if c.cleartext_credentials {
+                let pass = c
+                    .password
+                    .as_deref()
+                    .map_or("-".to_owned(), |p| redact.value(p));
+                findings.push((
+                    draft,
+                    Finding {
+                        rule: "cleartext-credentials",
+                        severity: "error",
+                        session: None,
+                        connection: Some(control),
+                        message: format!(
+                            "FTP USER {} and PASS {pass} sent in cleartext on connection {control}",
+                            c.user.as_deref().unwrap_or("-")
+                        ),
+                    },
+                ));
+            }
+            // FTP bounce: active-mode announcements that point elsewhere
+            // than the control client. One finding per session.
+            let bounces: Vec<Endpoint> = c
+                .expectations
+                .iter()
+                .filter(|e| !e.kind.passive())
+                .filter_map(|e| {
+                    e.endpoint.addr.map(|ip| Endpoint {
+                        ip,
+                        port: e.endpoint.port,
+                    })
+                })
+                .filter(|ep| ep.ip != ctl.client.ip)
+                .collect();
+            if let Some(first) = bounces.first() {
+                let targets: BTreeSet<IpAddr> = bounces.iter().map(|e| e.ip).collect();
+                findings.push((
+                    draft,
+                    Finding {
+                        rule: "ftp-bounce",
+                        severity: "error",
+                        session: None,
+                        connection: Some(control),
+                        message: format!(
+                            "{} active-mode announcement{} (PORT/EPRT/LPRT) ask the server to connect to {} address{} other than the control client {} (first: {first}): FTP bounce",
+                            bounces.len(),
+                            if bounces.len() == 1 { "" } else { "s" },
+                            targets.len(),
+                            if targets.len() == 1 { "" } else { "es" },
+                            ctl.client.ip,
+                        ),
+                    },
+                ));
+            }
+            // A transfer the server started (1xx) whose data connection
+            // matched no announcement: look for the connection itself.
+            let linked_cmds: BTreeSet<u64> = links
+                .iter()
+                .filter(|l| l.control == control)
+                .filter_map(|l| l.command.as_ref().map(|t| t.ts_ns))
+                .collect();
+            let (cip, sip) = (ctl.client.ip, ctl.server.ip);
+            for t in &c.transfers {
+                let Some(started) = t.started_ns else {
+                    continue;
+                };
+                if linked_cmds.contains(&t.ts_ns) {
+                    continue;
+                }
+                let candidate = facts.iter().find(|f| {
+                    let ends = [f.client.ip, f.server.ip];
+                    (ends == [cip, sip] || ends == [sip, cip])
+                        && f.start_ns + ftp::SLACK_NS >= started
+                        && f.start_ns <= started + UNLINKED_WINDOW_NS
+                        && !linked.contains(&f.id)
+                        && !control_ids.contains(&f.id)
+                });
+                if let Some(f) = candidate {
+                    if let Some(di) = by_id.get(&f.id).copied() {
+                        let d = &mut connections[di];
+                        if matches!(d.protocol, None | Some(Protocol::Unknown)) {
+                            d.no_session = Some(NoSession::FtpUnlinked);
+                            findings.push((
+                                draft,
+                                Finding {
+                                    rule: "ftp-unlinked-data",
+                                    severity: "warning",
+                                    session: None,
+                                    connection: Some(f.id),
+                                    message: format!(
+                                        "connection {} followed the {} reply to {} {} but matches no announced data connection",
+                                        f.id,
+                                        t.replies.first().copied().unwrap_or(150),
+                                        t.verb,
+                                        t.argument
+                                    ),
+                                },
+                            ));
+                        }
+                    }
+                }
+            }
+            let ctl = &connections[ci];
+            drafts.push((
+                SessionReport {
+                    id: 0,
+                    kind: "ftp",
+                    server: ctl.server.to_string(),
+                    key: format!("ftp-control:{control}"),
+                    aliases: Vec::new(),
+                    clients: vec![ctl.client.ip.to_string()],
+                    user: c.user.clone(),
+                    start: ctl.start,
+                    end,
+                    connections: per_conn.keys().copied().collect(),
+                    requests: c.commands,
+                    multiple_clients: false,
+                    ended: false,
+                    control: Some(control),
+                    login: c.login.map(|ok| if ok { "success" } else { "failure" }),
+                    transfers: Some(transfers),
+                    unmatched: Some(unmatched),
+                    opaque: c.opaque.clone(),
+                },
+                per_conn,
+            ));
         }
     }
 }
 
+/// How long after a 150 reply an unannounced data connection is looked for.
+const UNLINKED_WINDOW_NS: u64 = 30_000_000_000;
+
+/// An HTTP session as a report row (id assigned later) and its requests per
+/// connection.
+fn http_session(s: http::Session, redact: &Redactor) -> (SessionReport, BTreeMap<u64, u64>) {
+    let mut values = s
+        .values
+        .iter()
+        .map(|(label, value)| format!("{label}={}", redact.value(value)));
+    let key = values.next().unwrap_or_default();
+    let mut user: Vec<String> = s.users.iter().cloned().collect();
+    user.extend(
+        s.bearer_tokens
+            .iter()
+            .map(|t| format!("bearer:{}", redact.fingerprint(t))),
+    );
+    (
+        SessionReport {
+            id: 0,
+            kind: "http",
+            server: s.site.clone(),
+            key,
+            aliases: values.collect(),
+            clients: s.clients.iter().map(IpAddr::to_string).collect(),
+            user: (!user.is_empty()).then(|| user.join(", ")),
+            start: s.start_ns,
+            end: s.end_ns,
+            connections: s.connections.keys().copied().collect(),
+            requests: s.requests,
+            multiple_clients: s.clients.len() > 1,
+            ended: s.ended,
+            control: None,
+            login: None,
+            transfers: None,
+            unmatched: None,
+            opaque: None,
+        },
+        s.connections,
+    )
+}
+
 /// Per address: the connections it opened, the sessions used from it, and
 /// the connections it accepted.
-fn host_summary(connections: &[ConnectionReport]) -> Vec<HostReport> {
-    let mut hosts: BTreeMap<IpAddr, (u64, BTreeSet<u64>, u64)> = BTreeMap::new();
+fn host_summary(connections: &[ConnectionReport], sessions: &[SessionReport]) -> Vec<HostReport> {
+    let mut hosts: BTreeMap<IpAddr, (u64, u64, u64)> = BTreeMap::new();
     for c in connections {
-        let client = hosts.entry(c.client.ip).or_default();
-        client.0 += 1;
-        client.1.extend(c.sessions.iter().map(|s| s.id));
+        hosts.entry(c.client.ip).or_default().0 += 1;
         hosts.entry(c.server.ip).or_default().2 += 1;
+    }
+    for s in sessions {
+        for client in &s.clients {
+            if let Ok(ip) = client.parse::<IpAddr>() {
+                hosts.entry(ip).or_default().1 += 1;
+            }
+        }
     }
     hosts
         .into_iter()
         .map(|(ip, (opened, sessions, served))| HostReport {
             address: ip.to_string(),
             connections: opened,
-            sessions: sessions.len() as u64,
+            sessions,
             served,
         })
         .collect()

@@ -6,9 +6,11 @@
 //! delivers (checking the stream contract), recognises the protocol by
 //! content, on any port, and hands the bytes to that protocol's parser.
 
+pub mod ftp;
 pub mod http;
 
 use crate::flow::{At, Direction, StreamConsumer};
+use ftp::{FtpParser, FtpSink};
 use http::{HttpLimits, HttpParser, HttpSink};
 use serde::Serialize;
 
@@ -17,6 +19,11 @@ use serde::Serialize;
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     Http,
+    /// An FTP control channel.
+    Ftp,
+    /// An FTP data connection (decided by the correlator).
+    #[serde(rename = "ftp-data")]
+    FtpData,
     /// TLS records: encrypted, nothing to read (yet).
     Tls,
     /// Bytes that no parser recognised.
@@ -66,6 +73,7 @@ enum State {
     /// No byte yet.
     Undecided,
     Http(Box<HttpParser>),
+    Ftp(Box<FtpParser>),
     Tls,
 }
 
@@ -76,6 +84,8 @@ pub struct ConnParser {
     state: State,
     limits: HttpLimits,
     mid_stream: bool,
+    /// A gap came before any byte (direction and length).
+    gap_first: Option<(Direction, u64)>,
 }
 
 /// TLS record types that open a connection: handshake (22); alert (21) and
@@ -91,7 +101,13 @@ impl ConnParser {
             state: State::Undecided,
             limits,
             mid_stream,
+            gap_first: None,
         }
+    }
+
+    /// Whether the capture lost bytes before the first byte it holds.
+    pub fn gap_first(&self) -> bool {
+        self.gap_first.is_some()
     }
 
     /// What the connection carried; `None` without payload.
@@ -102,7 +118,16 @@ impl ConnParser {
                 Some(Protocol::Http)
             }
             State::Http(_) => Some(Protocol::Unknown),
+            State::Ftp(p) if p.is_ftp() => Some(Protocol::Ftp),
+            State::Ftp(_) => Some(Protocol::Unknown),
             State::Tls => Some(Protocol::Tls),
+        }
+    }
+
+    pub fn ftp(&self) -> Option<&FtpParser> {
+        match &self.state {
+            State::Ftp(p) => Some(p),
+            _ => None,
         }
     }
 
@@ -114,32 +139,43 @@ impl ConnParser {
     }
 }
 
-impl<S: HttpSink> StreamConsumer<S> for ConnParser {
+impl<S: HttpSink + FtpSink> StreamConsumer<S> for ConnParser {
     fn data(&mut self, at: At, dir: Direction, offset: u64, bytes: &[u8], sink: &mut S) {
         self.counter.data(dir, offset, bytes.len());
         if matches!(self.state, State::Undecided) {
             self.state = if looks_like_tls(bytes) {
                 State::Tls
+            } else if ftp::looks_like_ftp(dir, bytes) {
+                State::Ftp(Box::default())
             } else {
-                State::Http(Box::new(HttpParser::new(self.limits, self.mid_stream)))
+                // Bytes lost before the first byte seen: the HTTP parser
+                // starts by looking for a message start.
+                let mut p =
+                    HttpParser::new(self.limits, self.mid_stream || self.gap_first.is_some());
+                if let Some((d, len)) = self.gap_first {
+                    p.gap(d, len);
+                }
+                State::Http(Box::new(p))
             };
         }
-        if let State::Http(p) = &mut self.state {
-            p.data(at, dir, bytes, sink);
+        match &mut self.state {
+            State::Http(p) => p.data(at, dir, bytes, sink),
+            State::Ftp(p) => p.data(at, dir, bytes, sink),
+            State::Undecided | State::Tls => {}
         }
     }
 
     fn gap(&mut self, _at: At, dir: Direction, offset: u64, len: u64, _sink: &mut S) {
         self.counter.gap(dir, offset, len);
         match &mut self.state {
+            // The first bytes decide the protocol; remember the loss.
             State::Undecided => {
-                // Bytes lost before the first byte seen: the HTTP parser
-                // starts by looking for a message start.
-                let mut p = HttpParser::new(self.limits, true);
-                p.gap(dir, len);
-                self.state = State::Http(Box::new(p));
+                if self.gap_first.is_none() {
+                    self.gap_first = Some((dir, len));
+                }
             }
             State::Http(p) => p.gap(dir, len),
+            State::Ftp(p) => p.gap(dir, len),
             State::Tls => {}
         }
     }

@@ -8,8 +8,8 @@ mod table;
 mod time;
 
 pub use model::{
-    ConnSession, ConnectionReport, HostReport, NoSession, PerSide, Report, SessionReport, Stats,
-    SCHEMA,
+    Announcement, ConnSession, ConnectionReport, Finding, HostReport, NoSession, PerSide, Report,
+    SessionReport, Stats, Transfer, SCHEMA,
 };
 pub use redact::{KeyBuilder, Redactor};
 pub use time::rfc3339;

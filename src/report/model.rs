@@ -5,6 +5,7 @@ use crate::capture::InputSummary;
 use crate::decode::Endpoint;
 use crate::decode::FragStats;
 use crate::flow::RoleSource;
+use crate::proto::ftp::FtpCounters;
 use crate::proto::http::HttpCounters;
 use crate::proto::Protocol;
 use serde::{Serialize, Serializer};
@@ -20,6 +21,7 @@ pub struct Report {
     pub connections: Vec<ConnectionReport>,
     pub sessions: Vec<SessionReport>,
     pub hosts: Vec<HostReport>,
+    pub findings: Vec<Finding>,
     /// Problems with the input that did not stop the analysis.
     pub warnings: Vec<String>,
 }
@@ -39,6 +41,7 @@ pub struct Stats {
     pub fragments: FragStats,
     pub connections: u64,
     pub sessions: u64,
+    pub ftp: FtpCounters,
     /// Connections that belong to no session.
     pub connections_without_session: u64,
     pub http: HttpCounters,
@@ -121,6 +124,9 @@ pub enum NoSession {
     NoSessionCookie,
     /// The capture lost the start of the client's stream.
     GapBeforeRequest,
+    /// An FTP data connection that matches no announcement of a readable
+    /// control channel.
+    FtpUnlinked,
 }
 
 impl NoSession {
@@ -131,6 +137,7 @@ impl NoSession {
             NoSession::Encrypted => "encrypted",
             NoSession::NoSessionCookie => "HTTP without session cookie",
             NoSession::GapBeforeRequest => "gap before any request",
+            NoSession::FtpUnlinked => "FTP data, unlinked",
         }
     }
 }
@@ -158,6 +165,66 @@ pub struct SessionReport {
     pub multiple_clients: bool,
     /// The server deleted the session cookie.
     pub ended: bool,
+    /// FTP: the control connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control: Option<u64>,
+    /// FTP: `success` or `failure` of the login, when a reply said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login: Option<&'static str>,
+    /// FTP: one entry per data connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfers: Option<Vec<Transfer>>,
+    /// FTP: data connections announced that never came.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unmatched: Option<Vec<Announcement>>,
+    /// FTP: the security mechanism that made the control channel opaque
+    /// (its data connections cannot be linked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opaque: Option<String>,
+}
+
+/// An FTP data connection of a session.
+#[derive(Debug, Clone, Serialize)]
+pub struct Transfer {
+    pub connection: u64,
+    /// RETR, STOR, LIST, … (absent when no transfer command was seen).
+    pub command: Option<String>,
+    pub argument: Option<String>,
+    /// `download` (server to client) or `upload`.
+    pub direction: Option<&'static str>,
+    /// `passive` or `active`.
+    pub mode: &'static str,
+    /// PASV, EPSV, LPSV, PORT, EPRT or LPRT.
+    pub setup: String,
+    pub extended: bool,
+    /// Payload bytes moved in the transfer's direction (both directions
+    /// when the command is unknown).
+    pub bytes: u64,
+    /// The final reply to the transfer command.
+    pub reply: Option<u16>,
+}
+
+/// An announced data connection.
+#[derive(Debug, Clone, Serialize)]
+pub struct Announcement {
+    pub setup: String,
+    /// `ip:port` (the port alone for EPSV, whose address is the server's).
+    pub endpoint: String,
+    #[serde(serialize_with = "as_rfc3339")]
+    pub at: u64,
+}
+
+/// Something worth a look, from the rule list.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Finding {
+    pub rule: &'static str,
+    /// `error`, `warning` or `info`.
+    pub severity: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection: Option<u64>,
+    pub message: String,
 }
 
 // Rows keep numbers and addresses, not strings: a capture can have millions

@@ -1,0 +1,514 @@
+//! FTP control channels (RFC 959, RFC 2428 EPSV/EPRT, RFC 1639 LPSV/LPRT,
+//! RFC 4217 AUTH TLS).
+//!
+//! Both directions are read as lines (bounded): commands from the client,
+//! replies from the server, multi-line replies in the RFC 959 form
+//! (`123-` … `123 `) and the looser forms servers send (every line
+//! `123-`, text lines with no code). Each reply is paired with the command
+//! it answers. The parser reports facts as [`FtpEvent`]s: commands,
+//! replies, the data-connection expectations that PASV/EPSV/LPSV replies and
+//! PORT/EPRT/LPRT commands create, and when the channel turns opaque (AUTH
+//! accepted) or clear again (CCC). Linking data connections is the
+//! correlator's job.
+
+pub mod address;
+
+use crate::flow::{At, Direction};
+use address::Advertised;
+use serde::Serialize;
+use std::fmt;
+
+/// Where FTP facts go.
+pub trait FtpSink {
+    fn ftp(&mut self, at: At, event: FtpEvent);
+}
+
+/// Longest command or reply line kept; longer ones are counted and cut.
+pub const MAX_LINE: usize = 4096;
+/// Longest reply text kept in an event.
+const MAX_TEXT: usize = 512;
+
+/// Commands of RFC 959 and its extensions; a client line that starts with
+/// one of them is FTP.
+const VERBS: &[&str] = &[
+    "USER", "PASS", "ACCT", "CWD", "CDUP", "SMNT", "QUIT", "REIN", "PORT", "PASV", "TYPE", "STRU",
+    "MODE", "RETR", "STOR", "STOU", "APPE", "ALLO", "REST", "RNFR", "RNTO", "ABOR", "DELE", "RMD",
+    "MKD", "PWD", "LIST", "NLST", "SITE", "SYST", "STAT", "HELP", "NOOP", "FEAT", "OPTS", "AUTH",
+    "ADAT", "PROT", "PBSZ", "CCC", "MIC", "CONF", "ENC", "EPRT", "EPSV", "LPRT", "LPSV", "MDTM",
+    "SIZE", "MLSD", "MLST", "LANG", "HOST", "CLNT", "XCWD", "XMKD", "XPWD", "XRMD", "XCUP", "MFMT",
+    "MFF", "AVBL", "CSID", "DSIZ", "HASH", "THMB",
+];
+
+/// How a data connection is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ExpectKind {
+    Pasv,
+    Epsv,
+    Lpsv,
+    Port,
+    Eprt,
+    Lprt,
+}
+
+impl ExpectKind {
+    /// The server listens (passive) or the client does (active).
+    pub fn passive(self) -> bool {
+        matches!(self, ExpectKind::Pasv | ExpectKind::Epsv | ExpectKind::Lpsv)
+    }
+
+    /// The RFC 2428 / RFC 1639 forms.
+    pub fn extended(self) -> bool {
+        !matches!(self, ExpectKind::Pasv | ExpectKind::Port)
+    }
+}
+
+impl fmt::Display for ExpectKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ExpectKind::Pasv => "PASV",
+            ExpectKind::Epsv => "EPSV",
+            ExpectKind::Lpsv => "LPSV",
+            ExpectKind::Port => "PORT",
+            ExpectKind::Eprt => "EPRT",
+            ExpectKind::Lprt => "LPRT",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FtpEvent {
+    Command {
+        verb: String,
+        arg: String,
+    },
+    /// A complete reply; `to` is the verb of the command it answers.
+    Reply {
+        code: u16,
+        text: String,
+        to: Option<String>,
+    },
+    /// A data connection was announced.
+    Expect {
+        kind: ExpectKind,
+        endpoint: Advertised,
+    },
+    /// An announcement whose argument could not be trusted.
+    MalformedExpect {
+        kind: ExpectKind,
+        why: &'static str,
+    },
+    /// A security mechanism was accepted: the channel is encrypted now.
+    Opaque {
+        mechanism: String,
+    },
+    /// Cleartext again (after CCC).
+    Clear,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FtpCounters {
+    pub commands: u64,
+    pub replies: u64,
+    pub expectations: u64,
+    pub malformed_expectations: u64,
+    /// Lines longer than `MAX_LINE` (cut).
+    pub long_lines: u64,
+    /// Bytes the control channel lost to capture gaps.
+    pub lost_bytes: u64,
+}
+
+#[derive(Debug, Default)]
+struct Lines {
+    buf: Vec<u8>,
+    /// The current line passed `MAX_LINE`: skip to its end.
+    skipping: bool,
+}
+
+impl Lines {
+    /// Calls `line` for each complete line (without its line end).
+    fn feed(&mut self, bytes: &[u8], counters: &mut FtpCounters, mut line: impl FnMut(&[u8])) {
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let (take, complete) = match rest.iter().position(|b| *b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (rest.len(), false),
+            };
+            if !self.skipping {
+                let room = MAX_LINE.saturating_sub(self.buf.len());
+                if take > room {
+                    counters.long_lines += 1;
+                    self.buf.extend_from_slice(&rest[..room]);
+                    self.skipping = true;
+                } else {
+                    self.buf.extend_from_slice(&rest[..take]);
+                }
+            }
+            if complete {
+                let l = std::mem::take(&mut self.buf);
+                let trimmed = l.strip_suffix(b"\n").unwrap_or(&l);
+                let trimmed = trimmed.strip_suffix(b"\r").unwrap_or(trimmed);
+                line(trimmed);
+                self.buf = l;
+                self.buf.clear();
+                self.skipping = false;
+            }
+            rest = &rest[take..];
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct FtpParser {
+    client: Lines,
+    server: Lines,
+    /// Verbs of commands not yet answered, oldest first (bounded).
+    waiting: std::collections::VecDeque<String>,
+    /// A multi-line reply in progress: its code and first line.
+    multiline: Option<(u16, String)>,
+    /// Encrypted after AUTH: lines are not read until cleartext returns.
+    opaque: bool,
+    /// The client sent an AUTH and the server has not answered yet.
+    auth_pending: Option<String>,
+    /// Commands travel protected (RFC 2228 ENC/MIC/CONF): still lines, but
+    /// their content is hidden.
+    protected: bool,
+    /// TLS record framing per direction while opaque (or probing after
+    /// AUTH).
+    records: [Records; 2],
+    /// A client line was an FTP command (not SMTP, not something else).
+    pub confirmed: bool,
+    /// The server's first line was a reply.
+    greeted: bool,
+    pub counters: FtpCounters,
+}
+
+/// Commands remembered while waiting for their replies.
+const MAX_WAITING: usize = 64;
+
+impl Default for FtpParser {
+    fn default() -> Self {
+        FtpParser {
+            client: Lines::default(),
+            server: Lines::default(),
+            waiting: std::collections::VecDeque::new(),
+            multiline: None,
+            opaque: false,
+            auth_pending: None,
+            protected: false,
+            records: Default::default(),
+            confirmed: false,
+            greeted: false,
+            counters: FtpCounters::default(),
+        }
+    }
+}
+
+/// Whether the first bytes of a stream look like FTP: a reply (`220 `,
+/// `220-`, any code) from the server, or a known command from the client.
+pub fn looks_like_ftp(dir: Direction, bytes: &[u8]) -> bool {
+    match dir {
+        Direction::ToClient => is_reply_start(bytes),
+        Direction::ToServer => command_verb(bytes).is_some(),
+    }
+}
+
+fn is_reply_start(b: &[u8]) -> bool {
+    b.len() >= 4
+        && b[..3].iter().all(u8::is_ascii_digit)
+        && matches!(b[3], b' ' | b'-')
+        && (b'1'..=b'6').contains(&b[0])
+}
+
+/// The verb of a client line, if it is a known FTP command.
+fn command_verb(line: &[u8]) -> Option<String> {
+    let end = line
+        .iter()
+        .position(|b| matches!(b, b' ' | b'\r' | b'\n'))
+        .unwrap_or(line.len());
+    if end == 0
+        || end > 4
+        || !line[end..]
+            .first()
+            .is_none_or(|b| matches!(b, b' ' | b'\r' | b'\n'))
+    {
+        return None;
+    }
+    let verb = std::str::from_utf8(&line[..end]).ok()?.to_ascii_uppercase();
+    VERBS.contains(&verb.as_str()).then_some(verb)
+}
+
+/// What the bytes of an opaque channel turned out to be.
+#[derive(Debug, PartialEq, Eq)]
+enum Walk {
+    /// TLS records (consumed).
+    Tls,
+    /// Not enough bytes to tell.
+    Undecided,
+    /// Text: the bytes held from earlier calls, and where the text goes on
+    /// in this call's bytes.
+    Text(Vec<u8>, usize),
+}
+
+/// TLS record framing (RFC 8446 section 5.1): a content type (20-23),
+/// version major 3, minor, and a 16-bit length. Walking it finds where
+/// cleartext resumes, whatever the segment boundaries.
+#[derive(Debug, Default)]
+struct Records {
+    head: Vec<u8>,
+    remaining: usize,
+}
+
+impl Records {
+    fn feed(&mut self, bytes: &[u8]) -> Walk {
+        let mut i = 0;
+        let mut saw_tls = false;
+        while i < bytes.len() {
+            if self.remaining > 0 {
+                let skip = self.remaining.min(bytes.len() - i);
+                self.remaining -= skip;
+                i += skip;
+                continue;
+            }
+            while self.head.len() < 5 && i < bytes.len() {
+                self.head.push(bytes[i]);
+                i += 1;
+                if self.head.len() >= 2 && !matches!(self.head[..], [20..=23, 3, ..]) {
+                    let from_this_call = self.head.len().min(i);
+                    let held = self.head[..self.head.len() - from_this_call].to_vec();
+                    self.head.clear();
+                    return Walk::Text(held, i - from_this_call);
+                }
+            }
+            if self.head.len() == 5 {
+                self.remaining = u16::from_be_bytes([self.head[3], self.head[4]]) as usize;
+                self.head.clear();
+                saw_tls = true;
+            }
+        }
+        if saw_tls || self.remaining > 0 {
+            Walk::Tls
+        } else {
+            Walk::Undecided
+        }
+    }
+}
+
+impl FtpParser {
+    pub fn data<S: FtpSink>(&mut self, at: At, dir: Direction, bytes: &[u8], sink: &mut S) {
+        let d = dir as usize;
+        // After AUTH, a side may start TLS without a 234 we could see.
+        let probing = self.auth_pending.is_some() && self.reader(dir).buf.is_empty();
+        if self.opaque || probing {
+            match self.records[d].feed(bytes) {
+                Walk::Tls => {
+                    if !self.opaque {
+                        let mechanism = self.auth_pending.take().unwrap_or_default();
+                        self.go_opaque(at, mechanism, sink);
+                    }
+                    return;
+                }
+                Walk::Undecided => return,
+                Walk::Text(head, offset) => {
+                    if self.opaque {
+                        // Cleartext again (after CCC).
+                        self.opaque = false;
+                        self.client = Lines::default();
+                        self.server = Lines::default();
+                        sink.ftp(at, FtpEvent::Clear);
+                    }
+                    self.lines(at, dir, &head, sink);
+                    self.lines(at, dir, bytes.get(offset..).unwrap_or_default(), sink);
+                    return;
+                }
+            }
+        }
+        self.lines(at, dir, bytes, sink);
+    }
+
+    fn reader(&mut self, dir: Direction) -> &mut Lines {
+        match dir {
+            Direction::ToServer => &mut self.client,
+            Direction::ToClient => &mut self.server,
+        }
+    }
+
+    fn lines<S: FtpSink>(&mut self, at: At, dir: Direction, bytes: &[u8], sink: &mut S) {
+        let mut lines: Vec<Vec<u8>> = Vec::new();
+        let (reader, counters) = match dir {
+            Direction::ToServer => (&mut self.client, &mut self.counters),
+            Direction::ToClient => (&mut self.server, &mut self.counters),
+        };
+        reader.feed(bytes, counters, |l| lines.push(l.to_vec()));
+        for (i, l) in lines.iter().enumerate() {
+            match dir {
+                Direction::ToServer => self.command(at, l, sink),
+                Direction::ToClient => self.reply_line(at, l, sink),
+            }
+            if self.opaque {
+                // The rest of these bytes is TLS: walk it as records.
+                let rest: Vec<u8> = lines[i + 1..].join(&b"\n"[..]);
+                let _ = self.records[dir as usize].feed(&rest);
+                break;
+            }
+        }
+    }
+
+    pub fn gap(&mut self, dir: Direction, len: u64) {
+        self.counters.lost_bytes += len;
+        // The partial line is lost; the next line starts fresh.
+        match dir {
+            Direction::ToServer => self.client = Lines::default(),
+            Direction::ToClient => {
+                self.server = Lines::default();
+                self.multiline = None;
+            }
+        }
+    }
+
+    /// Whether the connection is an FTP control channel: FTP commands one
+    /// way and FTP replies the other. (One way alone is not enough: an
+    /// uploaded file can hold lines that read like commands.)
+    pub fn is_ftp(&self) -> bool {
+        self.confirmed && self.greeted
+    }
+
+    fn go_opaque<S: FtpSink>(&mut self, at: At, mechanism: String, sink: &mut S) {
+        self.opaque = true;
+        self.records = Default::default();
+        self.waiting.clear();
+        self.multiline = None;
+        sink.ftp(at, FtpEvent::Opaque { mechanism });
+    }
+
+    fn command<S: FtpSink>(&mut self, at: At, line: &[u8], sink: &mut S) {
+        let Some(verb) = command_verb(line) else {
+            return;
+        };
+        self.confirmed = true;
+        self.counters.commands += 1;
+        let arg = String::from_utf8_lossy(line.get(verb.len() + 1..).unwrap_or_default())
+            .trim()
+            .to_owned();
+        if self.waiting.len() >= MAX_WAITING {
+            self.waiting.pop_front();
+        }
+        self.waiting.push_back(verb.clone());
+        let active = match verb.as_str() {
+            "PORT" => Some((ExpectKind::Port, address::host_port_numbers(&arg))),
+            "EPRT" => Some((ExpectKind::Eprt, address::eprt_argument(&arg))),
+            "LPRT" => Some((ExpectKind::Lprt, address::long_host_port(&arg))),
+            "AUTH" => {
+                self.auth_pending = Some(arg.to_ascii_uppercase());
+                None
+            }
+            _ => None,
+        };
+        let protected = matches!(verb.as_str(), "ENC" | "MIC" | "CONF") && !self.protected;
+        sink.ftp(at, FtpEvent::Command { verb, arg });
+        if protected {
+            // RFC 2228: the commands inside are encrypted or signed.
+            self.protected = true;
+            let mechanism = self
+                .auth_pending
+                .take()
+                .unwrap_or_else(|| "RFC 2228".into());
+            sink.ftp(at, FtpEvent::Opaque { mechanism });
+        }
+        if let Some((kind, parsed)) = active {
+            self.expect(at, kind, parsed, sink);
+        }
+    }
+
+    fn expect<S: FtpSink>(
+        &mut self,
+        at: At,
+        kind: ExpectKind,
+        parsed: Result<Advertised, &'static str>,
+        sink: &mut S,
+    ) {
+        match parsed {
+            Ok(endpoint) => {
+                self.counters.expectations += 1;
+                sink.ftp(at, FtpEvent::Expect { kind, endpoint });
+            }
+            Err(why) => {
+                self.counters.malformed_expectations += 1;
+                sink.ftp(at, FtpEvent::MalformedExpect { kind, why });
+            }
+        }
+    }
+
+    fn reply_line<S: FtpSink>(&mut self, at: At, line: &[u8], sink: &mut S) {
+        let code =
+            if is_reply_start(line) || (line.len() == 3 && line.iter().all(u8::is_ascii_digit)) {
+                std::str::from_utf8(&line[..3])
+                    .ok()
+                    .and_then(|c| c.parse::<u16>().ok())
+            } else {
+                None
+            };
+        let text = || {
+            let t = String::from_utf8_lossy(line.get(4..).unwrap_or_default());
+            t.chars().take(MAX_TEXT).collect::<String>()
+        };
+        match (&self.multiline, code) {
+            // The last line of a multi-line reply: the same code and a space.
+            (Some((open, first)), Some(c)) if c == *open && line.get(3) != Some(&b'-') => {
+                let first = first.clone();
+                self.multiline = None;
+                self.reply(at, c, first, sink);
+            }
+            // Continuation lines: free text, or (non-conforming servers)
+            // `code-` again.
+            (Some(_), _) => {}
+            (None, Some(c)) if line.get(3) == Some(&b'-') => {
+                self.greeted = true;
+                self.multiline = Some((c, text()));
+            }
+            (None, Some(c)) => {
+                self.greeted = true;
+                self.reply(at, c, text(), sink);
+            }
+            (None, None) => {}
+        }
+    }
+
+    fn reply<S: FtpSink>(&mut self, at: At, code: u16, text: String, sink: &mut S) {
+        self.counters.replies += 1;
+        // 1xx are preliminary: the command still waits for its final reply.
+        let to = if code < 200 {
+            self.waiting.front().cloned()
+        } else {
+            self.waiting.pop_front()
+        };
+        // A passive reply announces a data connection when it answers the
+        // matching command, or when the command is unknown (the capture
+        // began later). Paired with another command, it answers a command the
+        // capture lost, and is not trusted (as Zeek does).
+        let passive = match (code, to.as_deref()) {
+            (227, None | Some("PASV")) => {
+                Some((ExpectKind::Pasv, address::host_port_numbers(&text)))
+            }
+            (229, None | Some("EPSV")) => Some((ExpectKind::Epsv, address::epsv_reply(&text))),
+            (228, None | Some("LPSV")) => Some((ExpectKind::Lpsv, address::long_host_port(&text))),
+            _ => None,
+        };
+        // 234: TLS (RFC 4217) begins after this reply. (334 starts an
+        // RFC 2228 exchange whose commands stay lines: see ENC above.)
+        let auth = (code == 234).then(|| self.auth_pending.take().unwrap_or_else(|| "TLS".into()));
+        if to.as_deref() == Some("AUTH") && code >= 400 {
+            self.auth_pending = None;
+        }
+        sink.ftp(at, FtpEvent::Reply { code, text, to });
+        if let Some((kind, parsed)) = passive {
+            self.expect(at, kind, parsed, sink);
+        }
+        if let Some(mechanism) = auth {
+            self.go_opaque(at, mechanism, sink);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,266 @@
+//! The FTP control parser in wire terms, fed whole and one byte at a time.
+
+use super::*;
+
+#[derive(Default)]
+struct Sink(Vec<FtpEvent>);
+
+impl FtpSink for Sink {
+    fn ftp(&mut self, _at: At, event: FtpEvent) {
+        self.0.push(event);
+    }
+}
+
+const C: Direction = Direction::ToServer;
+const S: Direction = Direction::ToClient;
+
+fn feed(script: &[(Direction, &[u8])], split: usize) -> (Vec<FtpEvent>, FtpParser) {
+    let mut p = FtpParser::default();
+    let mut sink = Sink::default();
+    for (dir, bytes) in script {
+        for piece in bytes.chunks(split) {
+            p.data(At { conn: 1, ts_ns: 0 }, *dir, piece, &mut sink);
+        }
+    }
+    (sink.0, p)
+}
+
+/// Whole and byte by byte must agree.
+fn run(script: &[(Direction, &[u8])]) -> (Vec<FtpEvent>, FtpParser) {
+    let (whole, p) = feed(script, usize::MAX);
+    let (bytes, _) = feed(script, 1);
+    assert_eq!(whole, bytes, "whole and byte-by-byte differ");
+    (whole, p)
+}
+
+fn expects(events: &[FtpEvent]) -> Vec<(ExpectKind, Option<String>, u16)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            FtpEvent::Expect { kind, endpoint } => {
+                Some((*kind, endpoint.addr.map(|a| a.to_string()), endpoint.port))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn replies(events: &[FtpEvent]) -> Vec<(u16, Option<String>)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            FtpEvent::Reply { code, to, .. } => Some((*code, to.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn login_and_passive_retr() {
+    let (ev, p) = run(&[
+        (S, b"220 ProFTPD Server ready.\r\n"),
+        (C, b"USER anonymous\r\n"),
+        (S, b"331 Anonymous login ok\r\n"),
+        (C, b"PASS me@example.com\r\n"),
+        (S, b"230 Anonymous access granted\r\n"),
+        (C, b"PASV\r\n"),
+        (
+            S,
+            b"227 Entering Passive Mode (199,233,217,249,221,90).\r\n",
+        ),
+        (C, b"RETR robots.txt\r\n"),
+        (
+            S,
+            b"150 Opening BINARY mode data connection\r\n226 Transfer complete\r\n",
+        ),
+    ]);
+    assert!(p.is_ftp());
+    assert_eq!(
+        expects(&ev),
+        [(ExpectKind::Pasv, Some("199.233.217.249".into()), 56666)]
+    );
+    assert_eq!(
+        replies(&ev),
+        [
+            (220, None),
+            (331, Some("USER".into())),
+            (230, Some("PASS".into())),
+            (227, Some("PASV".into())),
+            (150, Some("RETR".into())),
+            (226, Some("RETR".into()))
+        ]
+    );
+    assert!(ev.contains(&FtpEvent::Command {
+        verb: "RETR".into(),
+        arg: "robots.txt".into()
+    }));
+}
+
+#[test]
+fn active_and_extended_modes() {
+    let (ev, _) = run(&[
+        (C, b"PORT 141,142,220,235,131,126\r\n"),
+        (S, b"200 PORT command successful\r\n"),
+        (
+            C,
+            b"EPRT |2|2001:470:1f11:81f:c999:d94:aa7c:2e3e|49190|\r\n",
+        ),
+        (S, b"200 EPRT command successful\r\n"),
+        (C, b"EPSV\r\n"),
+        (S, b"229 Entering Extended Passive Mode (|||57086|)\r\n"),
+        (C, b"LPRT 4,4,10,0,0,1,2,4,1\r\n"),
+        (S, b"200 OK\r\n"),
+        (C, b"LPSV\r\n"),
+        (
+            S,
+            b"228 Entering Long Passive Mode (4,4,10,0,0,2,2,4,2)\r\n",
+        ),
+    ]);
+    assert_eq!(
+        expects(&ev),
+        [
+            (ExpectKind::Port, Some("141.142.220.235".into()), 33662),
+            (
+                ExpectKind::Eprt,
+                Some("2001:470:1f11:81f:c999:d94:aa7c:2e3e".into()),
+                49190
+            ),
+            (ExpectKind::Epsv, None, 57086),
+            (ExpectKind::Lprt, Some("10.0.0.1".into()), 1025),
+            (ExpectKind::Lpsv, Some("10.0.0.2".into()), 1026),
+        ]
+    );
+}
+
+#[test]
+fn malformed_arguments_are_recorded_not_trusted() {
+    let (ev, p) = run(&[
+        (C, b"PORT 300,1,1,1,4,1\r\n"),
+        (S, b"501 Illegal PORT command\r\n"),
+        (C, b"EPRT |1|10.0.0.1|99999|\r\n"),
+        (C, b"PASV\r\n"),
+        (S, b"227 Entering Passive Mode (1,2,3)\r\n"),
+    ]);
+    assert!(expects(&ev).is_empty());
+    assert_eq!(p.counters.malformed_expectations, 3);
+    assert!(ev.contains(&FtpEvent::MalformedExpect {
+        kind: ExpectKind::Port,
+        why: "a number over 255"
+    }));
+}
+
+#[test]
+fn multi_line_replies_conforming_and_not() {
+    let (ev, _) = run(&[
+        (
+            S,
+            b"220-Welcome\r\n  to the server\r\n220-more\r\n220 ready\r\n",
+        ),
+        (C, b"FEAT\r\n"),
+        (
+            S,
+            b"211-Features:\r\n EPRT\r\n EPSV\r\n MDTM\r\n211 End\r\n",
+        ),
+        (C, b"HELP\r\n"),
+        (
+            S,
+            b"214-The following commands are recognized\r\n214-USER PASS\r\n214 Help OK\r\n",
+        ),
+        (C, b"SYST\r\n"),
+        (S, b"215 UNIX Type: L8\r\n"),
+    ]);
+    assert_eq!(
+        replies(&ev),
+        [
+            (220, None),
+            (211, Some("FEAT".into())),
+            (214, Some("HELP".into())),
+            (215, Some("SYST".into()))
+        ]
+    );
+}
+
+#[test]
+fn auth_tls_makes_the_channel_opaque_and_ccc_clears_it() {
+    let (ev, _) = run(&[
+        (S, b"220 ready\r\n"),
+        (C, b"AUTH TLS\r\n"),
+        (S, b"234 AUTH TLS successful\r\n"),
+        (C, b"\x16\x03\x01\x00\x05hello"),
+        (S, b"\x16\x03\x03\x00\x05world"),
+        (C, b"\x17\x03\x03\x00\x10encrypted-PASV"),
+        (S, b"200 CCC OK, clear text now\r\n"),
+        (C, b"PASV\r\n"),
+        (S, b"227 Entering Passive Mode (10,0,0,2,4,1)\r\n"),
+    ]);
+    assert!(ev.contains(&FtpEvent::Opaque {
+        mechanism: "TLS".into()
+    }));
+    assert!(ev.contains(&FtpEvent::Clear));
+    assert_eq!(
+        expects(&ev),
+        [(ExpectKind::Pasv, Some("10.0.0.2".into()), 1025)]
+    );
+    // Nothing between the 234 and the cleartext was read as FTP.
+    assert!(!ev
+        .iter()
+        .any(|e| matches!(e, FtpEvent::Command { verb, .. } if verb != "AUTH" && verb != "PASV")));
+}
+
+#[test]
+fn rfc2228_protected_commands_are_opaque() {
+    let (ev, _) = run(&[
+        (S, b"220 GridFTP Server ready\r\n"),
+        (C, b"AUTH GSSAPI\r\n"),
+        (S, b"334 Using authentication type; ADAT must follow\r\n"),
+        (C, b"ADAT YIIC...\r\n"),
+        (S, b"235 GSSAPI Authentication succeeded\r\n"),
+        (C, b"ENC FgMBAAE...\r\n"),
+        (S, b"631 FgMBAAE...\r\n"),
+    ]);
+    assert!(ev.contains(&FtpEvent::Opaque {
+        mechanism: "GSSAPI".into()
+    }));
+}
+
+#[test]
+fn long_lines_are_cut_and_counted() {
+    let mut long = b"SITE ".to_vec();
+    long.extend(std::iter::repeat_n(b'x', MAX_LINE * 2));
+    long.extend_from_slice(b"\r\nNOOP\r\n");
+    let (ev, p) = run(&[(C, &long)]);
+    assert_eq!(p.counters.long_lines, 1);
+    assert!(ev.contains(&FtpEvent::Command {
+        verb: "NOOP".into(),
+        arg: String::new()
+    }));
+}
+
+#[test]
+fn smtp_is_not_ftp() {
+    let (_, p) = run(&[
+        (S, b"220 mail.example ESMTP Postfix\r\n"),
+        (C, b"EHLO client\r\n"),
+        (S, b"250-mail\r\n250 OK\r\n"),
+    ]);
+    assert!(!p.is_ftp());
+}
+
+#[test]
+fn a_gap_drops_the_partial_line_only() {
+    let mut p = FtpParser::default();
+    let mut sink = Sink::default();
+    let at = At { conn: 1, ts_ns: 0 };
+    p.data(at, C, b"RETR fi", &mut sink);
+    p.gap(C, 10);
+    p.data(at, C, b"le.txt\r\nSTOR up.bin\r\n", &mut sink);
+    let verbs: Vec<&FtpEvent> = sink.0.iter().collect();
+    assert_eq!(
+        verbs,
+        [&FtpEvent::Command {
+            verb: "STOR".into(),
+            arg: "up.bin".into()
+        }]
+    );
+    assert_eq!(p.counters.lost_bytes, 10);
+}
