@@ -138,6 +138,7 @@ fn malformed_arguments_are_recorded_not_trusted() {
         (C, b"PORT 300,1,1,1,4,1\r\n"),
         (S, b"501 Illegal PORT command\r\n"),
         (C, b"EPRT |1|10.0.0.1|99999|\r\n"),
+        (S, b"501 Bad EPRT\r\n"),
         (C, b"PASV\r\n"),
         (S, b"227 Entering Passive Mode (1,2,3)\r\n"),
     ]);
@@ -147,6 +148,20 @@ fn malformed_arguments_are_recorded_not_trusted() {
         kind: ExpectKind::Port,
         why: "a number over 255"
     }));
+}
+
+#[test]
+fn a_passive_reply_to_another_command_answers_a_lost_one() {
+    // The capture lost "PASV" (and TYPE's reply): the 227 pairs with TYPE
+    // and announces nothing, as Zeek does.
+    let (ev, _) = run(&[
+        (C, b"TYPE I\r\n"),
+        (S, b"227 Entering Passive Mode (10,0,0,2,4,1)\r\n"),
+    ]);
+    assert!(expects(&ev).is_empty());
+    // Seen from the middle, with no command known, it is taken.
+    let (ev, _) = run(&[(S, b"227 Entering Passive Mode (10,0,0,2,4,1)\r\n")]);
+    assert_eq!(expects(&ev).len(), 1);
 }
 
 #[test]
