@@ -6,6 +6,7 @@ mod common;
 mod corpus;
 mod edge_cases;
 mod errors;
+mod ftp_corpus;
 mod http_corpus;
 mod http_sessions;
 mod real_captures;
