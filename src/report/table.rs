@@ -12,7 +12,7 @@ const PRESET: &str = "  ── ══      ──    ";
 pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "{}", summary(report))?;
     if !report.sessions.is_empty() {
-        let rows = report.sessions.iter().map(session_row);
+        let rows = report.sessions.iter().flat_map(session_rows);
         section(
             out,
             "Sessions",
@@ -44,6 +44,24 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                 "sessions (requests)",
             ],
             &[0, 6, 7, 8, 9, 10],
+            rows,
+        )?;
+    }
+    if !report.findings.is_empty() {
+        let rows = report.findings.iter().map(|f| {
+            vec![
+                Cell::new(f.severity),
+                Cell::new(f.rule),
+                Cell::new(f.session.map_or(String::new(), |s| s.to_string())),
+                Cell::new(f.connection.map_or(String::new(), |c| c.to_string())),
+                Cell::new(safe(&f.message)),
+            ]
+        });
+        section(
+            out,
+            "Findings",
+            &["severity", "rule", "session", "connection", "message"],
+            &[2, 3],
             rows,
         )?;
     }
@@ -163,8 +181,53 @@ fn safe(text: &str) -> String {
     out
 }
 
+/// A session's row, then (FTP) one indented row per data connection.
+fn session_rows(s: &SessionReport) -> Vec<Vec<Cell>> {
+    let mut rows = vec![session_row(s)];
+    for t in s.transfers.iter().flatten() {
+        let what = match (&t.command, &t.argument) {
+            (Some(c), Some(a)) if !a.is_empty() => format!("{c} {a}"),
+            (Some(c), _) => c.clone(),
+            _ => "(no transfer command seen)".to_owned(),
+        };
+        let mut notes = vec![format!("{} B", human(t.bytes))];
+        notes.extend(t.direction.map(str::to_owned));
+        notes.extend(t.reply.map(|r| format!("reply {r}")));
+        rows.push(vec![
+            Cell::new(""),
+            Cell::new("  └"),
+            Cell::new(format!("conn {}", t.connection)),
+            Cell::new(safe(&what)),
+            Cell::new(format!("{} ({})", t.mode, t.setup)),
+            Cell::new(""),
+            Cell::new(""),
+            Cell::new(""),
+            Cell::new(""),
+            Cell::new(""),
+            Cell::new(notes.join(", ")),
+        ]);
+    }
+    rows
+}
+
 fn session_row(s: &SessionReport) -> Vec<Cell> {
     let mut notes = Vec::new();
+    if let Some(mechanism) = &s.opaque {
+        notes.push(format!(
+            "control encrypted ({}): data connections cannot be linked",
+            safe(mechanism)
+        ));
+    }
+    if s.login == Some("failure") {
+        notes.push("login failed".to_owned());
+    }
+    if let Some(u) = s.unmatched.as_ref().filter(|u| !u.is_empty()) {
+        notes.push(count_as(
+            u.len() as u64,
+            "announced data connection never seen",
+            "announced data connections never seen",
+        ));
+    }
     if !s.aliases.is_empty() {
         notes.push(count_as(s.aliases.len() as u64, "alias", "aliases"));
     }

@@ -126,35 +126,35 @@ struct Lines {
 }
 
 impl Lines {
-    /// Calls `line` for each complete line (without its line end).
-    fn feed(&mut self, bytes: &[u8], counters: &mut FtpCounters, mut line: impl FnMut(&[u8])) {
-        let mut rest = bytes;
-        while !rest.is_empty() {
-            let (take, complete) = match rest.iter().position(|b| *b == b'\n') {
-                Some(i) => (i + 1, true),
-                None => (rest.len(), false),
-            };
-            if !self.skipping {
-                let room = MAX_LINE.saturating_sub(self.buf.len());
-                if take > room {
-                    counters.long_lines += 1;
-                    self.buf.extend_from_slice(&rest[..room]);
-                    self.skipping = true;
-                } else {
-                    self.buf.extend_from_slice(&rest[..take]);
-                }
+    /// Takes bytes up to and including the next line end; returns how many
+    /// it took and the line (without its line end) when one completed.
+    fn next_line(&mut self, bytes: &[u8], counters: &mut FtpCounters) -> (usize, Option<Vec<u8>>) {
+        let (take, complete) = match bytes.iter().position(|b| *b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (bytes.len(), false),
+        };
+        if !self.skipping {
+            let room = MAX_LINE.saturating_sub(self.buf.len());
+            if take > room {
+                counters.long_lines += 1;
+                self.buf.extend_from_slice(&bytes[..room]);
+                self.skipping = true;
+            } else {
+                self.buf.extend_from_slice(&bytes[..take]);
             }
-            if complete {
-                let l = std::mem::take(&mut self.buf);
-                let trimmed = l.strip_suffix(b"\n").unwrap_or(&l);
-                let trimmed = trimmed.strip_suffix(b"\r").unwrap_or(trimmed);
-                line(trimmed);
-                self.buf = l;
-                self.buf.clear();
-                self.skipping = false;
-            }
-            rest = &rest[take..];
         }
+        if !complete {
+            return (take, None);
+        }
+        let mut line = std::mem::take(&mut self.buf);
+        self.skipping = false;
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        (take, Some(line))
     }
 }
 
@@ -334,22 +334,23 @@ impl FtpParser {
     }
 
     fn lines<S: FtpSink>(&mut self, at: At, dir: Direction, bytes: &[u8], sink: &mut S) {
-        let mut lines: Vec<Vec<u8>> = Vec::new();
-        let (reader, counters) = match dir {
-            Direction::ToServer => (&mut self.client, &mut self.counters),
-            Direction::ToClient => (&mut self.server, &mut self.counters),
-        };
-        reader.feed(bytes, counters, |l| lines.push(l.to_vec()));
-        for (i, l) in lines.iter().enumerate() {
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let (reader, counters) = match dir {
+                Direction::ToServer => (&mut self.client, &mut self.counters),
+                Direction::ToClient => (&mut self.server, &mut self.counters),
+            };
+            let (used, line) = reader.next_line(rest, counters);
+            rest = &rest[used..];
+            let Some(line) = line else { continue };
             match dir {
-                Direction::ToServer => self.command(at, l, sink),
-                Direction::ToClient => self.reply_line(at, l, sink),
+                Direction::ToServer => self.command(at, &line, sink),
+                Direction::ToClient => self.reply_line(at, &line, sink),
             }
             if self.opaque {
-                // The rest of these bytes is TLS: walk it as records.
-                let rest: Vec<u8> = lines[i + 1..].join(&b"\n"[..]);
-                let _ = self.records[dir as usize].feed(&rest);
-                break;
+                // The rest of these bytes is TLS (or cleartext again).
+                self.data(at, dir, rest, sink);
+                return;
             }
         }
     }
