@@ -158,7 +158,7 @@ impl Lines {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct FtpParser {
     client: Lines,
     server: Lines,
@@ -186,23 +186,6 @@ pub struct FtpParser {
 /// Commands remembered while waiting for their replies.
 const MAX_WAITING: usize = 64;
 
-impl Default for FtpParser {
-    fn default() -> Self {
-        FtpParser {
-            client: Lines::default(),
-            server: Lines::default(),
-            waiting: std::collections::VecDeque::new(),
-            multiline: None,
-            opaque: false,
-            auth_pending: None,
-            protected: false,
-            records: Default::default(),
-            confirmed: false,
-            greeted: false,
-            counters: FtpCounters::default(),
-        }
-    }
-}
 
 /// Whether the first bytes of a stream look like FTP: a reply (`220 `,
 /// `220-`, any code) from the server, or a known command from the client.
