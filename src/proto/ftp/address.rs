@@ -204,10 +204,7 @@ mod tests {
             host_port_numbers("Entering Passive Mode (300,1,1,1,4,1)"),
             Err("a number over 255")
         );
-        assert_eq!(
-            host_port_numbers("Entering Passive Mode (1,2,3,4)").is_err(),
-            true
-        );
+        assert!(host_port_numbers("Entering Passive Mode (1,2,3,4)").is_err());
         assert_eq!(host_port_numbers("10,0,0,1,0,0"), Err("port 0"));
     }
 
