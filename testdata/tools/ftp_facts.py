@@ -24,7 +24,8 @@ and prints
    -- extras --
    "tool": "tshark 4.0.17", "packets": P, "tcp_analysis_flags": 0, "ftp_port": 21,
    "streams": [{"stream": 0, "client": ..., "server": ..., "role": "control"|"data"|"unlinked",
-                "payload_bytes": {"client": n, "server": n}}, ...]}
+                "payload_bytes": {"client": n, "server": n},
+                "first_time": "1795861750.574370000", "last_time": "..."}, ...]}   # frame.time_epoch
 
 "client" of a data connection = the side that sent the SYN (active mode: the FTP
 server).  "announced" = address from the 227 reply (PASV), port from the 229 reply
@@ -123,16 +124,19 @@ def main():
     rows = tshark(topts + ["-Y", "tcp", "-T", "fields", "-E", "separator=\t",
                            "-e", "tcp.stream", "-e", "ip.src", "-e", "ipv6.src", "-e", "tcp.srcport",
                            "-e", "ip.dst", "-e", "ipv6.dst", "-e", "tcp.dstport",
-                           "-e", "tcp.flags.syn", "-e", "tcp.flags.ack", "-e", "tcp.len"]).splitlines()
+                           "-e", "tcp.flags.syn", "-e", "tcp.flags.ack", "-e", "tcp.len",
+                           "-e", "frame.time_epoch"]).splitlines()
     packets = len(tshark(["-r", cap, "-T", "fields", "-e", "frame.number"]).split())
     streams = {}
     for r in rows:
-        st, s4, s6, sp, d4, d6, dp, syn, ack, ln = r.split("\t")
+        st, s4, s6, sp, d4, d6, dp, syn, ack, ln, t = r.split("\t")
         src, dst = addr(s4 or s6, sp), addr(d4 or d6, dp)
         st = int(st)
         if st not in streams:
-            streams[st] = {"first": (src, dst), "client": None, "server": None, "bytes": {}}
+            streams[st] = {"first": (src, dst), "client": None, "server": None, "bytes": {},
+                           "first_time": t}
         s = streams[st]
+        s["last_time"] = t
         s["bytes"][src] = s["bytes"].get(src, 0) + int(ln or 0)
         if syn in ("1", "True") and ack not in ("1", "True") and s["client"] is None:
             s["client"], s["server"] = src, dst
@@ -324,7 +328,8 @@ def main():
         "streams": [{"stream": i, "client": s["client"], "server": s["server"],
                      "role": role.get(i, "unlinked"),
                      "payload_bytes": {"client": s["bytes"].get(s["client"], 0),
-                                       "server": s["bytes"].get(s["server"], 0)}}
+                                       "server": s["bytes"].get(s["server"], 0)},
+                     "first_time": s["first_time"], "last_time": s["last_time"]}
                     for i, s in sorted(streams.items())],
     }
     print(json.dumps(facts, indent=2))

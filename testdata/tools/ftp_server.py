@@ -9,7 +9,7 @@ Usage:
 --bind takes an IPv4 or IPv6 address (e.g. ::1, fd79::2); IPv6 = listen on IPv6.
 Users: alice / secret (read + write, home = the served directory) and anonymous
 (read only, same directory).  Unless --root is given the served directory is a new
-temp dir, filled with a few small files of fixed content and fixed mtimes
+temp dir (removed again on exit), filled with a few small files of fixed content and fixed mtimes
 (2026-01-01 00:00 UTC) so directory listings are reproducible:
 
     hello.txt  28 B    a.txt  1000 B    b.bin  4096 B    pub/c.txt  300 B
@@ -44,6 +44,8 @@ import argparse
 import json
 import logging
 import os
+import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -253,10 +255,14 @@ def main():
                        "permit_foreign_addresses": a.permit_foreign, "tls": bool(a.tls),
                        "handler": "TLS_FTPHandler" if a.tls else "FTPHandler"}})
     print("listening on %s (root %s)" % (la, ROOT), flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))   # plain `kill` -> clean exit
     try:
         server.serve_forever(timeout=0.5, handle_exit=True)
     finally:
         server.close_all()
+        LOG.close()
+        if not a.root:
+            shutil.rmtree(ROOT, ignore_errors=True)   # the temp dir made by make_files()
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@
 # (what the clients printed) and facts.json (tools/ftp_facts.py, exits 1 on any mismatch).
 # Re-recording gives new ports/timestamps: the case READMEs must then be updated.
 set -euo pipefail
-ROOT=testdata/ftp
+ROOT=${FTP_OUT:-testdata/ftp}   # FTP_OUT=/some/dir: record elsewhere (dry run)
 TOOLS=$(pwd)/testdata/tools
 NS=smftp-lo
 NSC=smftp-cli; NSS=smftp-srv
