@@ -7,6 +7,7 @@ mod corpus;
 mod edge_cases;
 mod errors;
 mod ftp_corpus;
+mod ftp_sessions;
 mod http_corpus;
 mod http_sessions;
 mod real_captures;
