@@ -502,3 +502,84 @@ fn connections_without_a_session_say_why() {
     );
     assert_eq!(report["stats"]["connections_without_session"], 5);
 }
+
+/// An FTP control channel, written line by line.
+fn ftp_control(t: &mut Talk, lines: &[(bool, &str)]) {
+    for (from_client, line) in lines {
+        t.send(*from_client, line.as_bytes());
+    }
+}
+
+#[test]
+fn ftp_data_after_a_150_that_matches_no_announcement_is_flagged() {
+    let mut ctl = Talk::new("10.2.0.1:40000", "10.2.0.2:21", 1, 1);
+    ctl.handshake();
+    ftp_control(
+        &mut ctl,
+        &[
+            (false, "220 ready\r\n"),
+            (true, "USER bob\r\n"),
+            (false, "331 password\r\n"),
+            (true, "PASS hunter2\r\n"),
+            (false, "230 in\r\n"),
+            // The PASV exchange is not in the capture.
+            (true, "RETR report.pdf\r\n"),
+            (false, "150 Opening data connection\r\n"),
+        ],
+    );
+    let mut data = Talk::new("10.2.0.1:40002", "10.2.0.2:50123", 1, 1);
+    data.ts_ns = ctl.ts_ns + 1_000_000;
+    data.handshake();
+    data.send(false, &[7u8; 900]);
+    data.close();
+    ctl.ts_ns = data.ts_ns + 1_000_000;
+    ftp_control(
+        &mut ctl,
+        &[
+            (false, "226 done\r\n"),
+            (true, "PORT 10,9,9,9,4,1\r\n"),
+            (false, "200 ok\r\n"),
+        ],
+    );
+    ctl.close();
+    let mut frames = ctl.frames;
+    frames.extend(data.frames);
+    frames.sort_by_key(|(ts, _)| *ts);
+    let r = analyze_frames(LinkType::ETHERNET, &frames);
+    let data_conn = conns(&r)
+        .iter()
+        .find(|c| c["server"] == "10.2.0.2:50123")
+        .unwrap();
+    assert_eq!(data_conn["no_session"], "ftp_unlinked");
+    let rules: Vec<&str> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        rules,
+        ["cleartext-credentials", "ftp-bounce", "ftp-unlinked-data"]
+    );
+    let unlinked = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "ftp-unlinked-data")
+        .unwrap();
+    assert_eq!(unlinked["connection"], data_conn["id"]);
+    assert_eq!(unlinked["severity"], "warning");
+    let bounce = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "ftp-bounce")
+        .unwrap();
+    assert!(
+        bounce["message"]
+            .as_str()
+            .unwrap()
+            .contains("10.9.9.9:1025"),
+        "{bounce}"
+    );
+}

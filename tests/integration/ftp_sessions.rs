@@ -30,7 +30,10 @@ fn fact_data(d: &Value) -> Data {
 }
 
 fn our_data(r: &Value, t: &Value) -> Data {
-    let c = conns(r).iter().find(|c| c["id"] == t["connection"]).unwrap();
+    let c = conns(r)
+        .iter()
+        .find(|c| c["id"] == t["connection"])
+        .unwrap();
     (
         c["client"].as_str().unwrap().to_owned(),
         c["server"].as_str().unwrap().to_owned(),
@@ -48,8 +51,16 @@ fn our_data(r: &Value, t: &Value) -> Data {
 /// setup, direction, bytes), in time order; nothing else is linked.
 fn check(name: &str) -> Value {
     let (facts, r) = case(name);
-    assert_eq!(r["stats"]["connections"], facts["connections"], "{name}: connections");
-    let sessions: Vec<&Value> = r["sessions"].as_array().unwrap().iter().filter(|s| s["kind"] == "ftp").collect();
+    assert_eq!(
+        r["stats"]["connections"], facts["connections"],
+        "{name}: connections"
+    );
+    let sessions: Vec<&Value> = r["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "ftp")
+        .collect();
     let controls = facts["control"].as_array().unwrap();
     assert_eq!(sessions.len(), controls.len(), "{name}: FTP sessions");
     for ctl in controls {
@@ -61,9 +72,23 @@ fn check(name: &str) -> Value {
             })
             .unwrap_or_else(|| panic!("{name}: no session for control {}", ctl["client"]));
         assert_eq!(s["key"], format!("ftp-control:{}", s["control"]).as_str());
-        let want: Vec<Data> = ctl["data"].as_array().unwrap().iter().map(fact_data).collect();
-        let got: Vec<Data> = s["transfers"].as_array().unwrap().iter().map(|t| our_data(&r, t)).collect();
-        assert_eq!(got, want, "{name}: data connections of control {}", ctl["client"]);
+        let want: Vec<Data> = ctl["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(fact_data)
+            .collect();
+        let got: Vec<Data> = s["transfers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| our_data(&r, t))
+            .collect();
+        assert_eq!(
+            got, want,
+            "{name}: data connections of control {}",
+            ctl["client"]
+        );
         if !ctl["auth_tls"].as_bool().unwrap_or(false) {
             assert_eq!(s["user"], ctl["user"], "{name}: user");
             assert_eq!(s["login"], "success");
@@ -99,20 +124,31 @@ fn epsv_and_eprt() {
 #[test]
 fn ipv6_epsv_and_eprt() {
     let r = check("ipv6");
-    assert!(r["sessions"][0]["server"].as_str().unwrap().starts_with("[fd79::2]:"));
+    assert!(r["sessions"][0]["server"]
+        .as_str()
+        .unwrap()
+        .starts_with("[fd79::2]:"));
 }
 
 #[test]
 fn control_channel_on_port_2121() {
     let r = check("odd-port");
-    assert!(r["sessions"].as_array().unwrap().iter().all(|s| s["server"].as_str().unwrap().ends_with(":2121")));
+    assert!(r["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["server"].as_str().unwrap().ends_with(":2121")));
 }
 
 #[test]
 fn nat_pasv_replies_still_link() {
     let r = check("nat-pasv");
     // No 227 advertised the real address.
-    assert!(r["sessions"].as_array().unwrap().iter().all(|s| s["unmatched"] == serde_json::json!([])));
+    assert!(r["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["unmatched"] == serde_json::json!([])));
 }
 
 #[test]
@@ -124,7 +160,12 @@ fn one_session_with_fourteen_data_connections() {
 #[test]
 fn two_concurrent_sessions_from_one_host() {
     let r = check("two-sessions");
-    let host = r["hosts"].as_array().unwrap().iter().find(|h| h["address"] == "127.0.0.1").unwrap();
+    let host = r["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["address"] == "127.0.0.1")
+        .unwrap();
     assert_eq!(host["sessions"], 2);
 }
 
@@ -132,13 +173,24 @@ fn two_concurrent_sessions_from_one_host() {
 fn auth_tls_makes_the_control_channel_opaque() {
     let (facts, r) = case("auth-tls");
     assert_eq!(r["stats"]["connections"], facts["connections"]);
-    let s: Vec<&Value> = r["sessions"].as_array().unwrap().iter().filter(|s| s["kind"] == "ftp").collect();
+    let s: Vec<&Value> = r["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "ftp")
+        .collect();
     assert_eq!(s.len(), 1);
     assert_eq!(s[0]["opaque"], "TLS");
     assert_eq!(s[0]["transfers"], serde_json::json!([]));
     // Its data connections exist but cannot be linked.
-    assert!(conns(&r).iter().skip(1).all(|c| c["sessions"] == serde_json::json!([])));
-    let table = sessmap(&["analyze", repo("testdata/ftp/auth-tls/capture.pcap").to_str().unwrap()]);
+    assert!(conns(&r)
+        .iter()
+        .skip(1)
+        .all(|c| c["sessions"] == serde_json::json!([])));
+    let table = sessmap(&[
+        "analyze",
+        repo("testdata/ftp/auth-tls/capture.pcap").to_str().unwrap(),
+    ]);
     let text = String::from_utf8(table.stdout).unwrap();
     assert!(text.contains("data connections cannot be linked"), "{text}");
 }
@@ -146,15 +198,32 @@ fn auth_tls_makes_the_control_channel_opaque() {
 #[test]
 fn cleartext_credentials_are_a_finding_with_the_password_hidden() {
     let (_, r) = case("passive-active");
-    let f: Vec<&Value> = r["findings"].as_array().unwrap().iter().filter(|f| f["rule"] == "cleartext-credentials").collect();
+    let f: Vec<&Value> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "cleartext-credentials")
+        .collect();
     assert_eq!(f.len(), 1);
     assert_eq!(f[0]["severity"], "error");
     let msg = f[0]["message"].as_str().unwrap();
-    assert!(msg.contains("alice") && msg.contains("fp:") && !msg.contains("secret"), "{msg}");
-    let shown = analyze_json(&["--show-secrets", repo("testdata/ftp/passive-active/capture.pcap").to_str().unwrap()]);
+    assert!(
+        msg.contains("alice") && msg.contains("fp:") && !msg.contains("secret"),
+        "{msg}"
+    );
+    let shown = analyze_json(&[
+        "--show-secrets",
+        repo("testdata/ftp/passive-active/capture.pcap")
+            .to_str()
+            .unwrap(),
+    ]);
     let msg = shown["findings"][0]["message"].as_str().unwrap();
     assert!(msg.contains("secret"), "{msg}");
     // The AUTH TLS session sent its password encrypted: no finding.
     let (_, r) = case("auth-tls");
-    assert!(r["findings"].as_array().unwrap().iter().all(|f| f["rule"] != "cleartext-credentials"));
+    assert!(r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["rule"] != "cleartext-credentials"));
 }

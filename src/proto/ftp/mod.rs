@@ -186,7 +186,6 @@ pub struct FtpParser {
 /// Commands remembered while waiting for their replies.
 const MAX_WAITING: usize = 64;
 
-
 /// Whether the first bytes of a stream look like FTP: a reply (`220 `,
 /// `220-`, any code) from the server, or a known command from the client.
 pub fn looks_like_ftp(dir: Direction, bytes: &[u8]) -> bool {
