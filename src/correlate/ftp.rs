@@ -247,3 +247,160 @@ fn matches(e: &Expectation, control_client: IpAddr, control_server: IpAddr, d: &
 pub fn is_upload(verb: &str) -> bool {
     matches!(verb, "STOR" | "STOU" | "APPE")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000_000;
+
+    fn ep(s: &str) -> Endpoint {
+        let a: std::net::SocketAddr = s.parse().unwrap();
+        Endpoint {
+            ip: a.ip(),
+            port: a.port(),
+        }
+    }
+
+    fn conn(id: u64, client: &str, server: &str, start_s: u64) -> ConnFacts {
+        ConnFacts {
+            id,
+            client: ep(client),
+            server: ep(server),
+            start_ns: start_s * S,
+        }
+    }
+
+    /// A control session from 10.0.0.5 to 10.0.0.9:21 with the given
+    /// announcements: (seconds, kind, advertised address, port).
+    fn session(
+        id: u64,
+        client_port: u16,
+        ann: &[(u64, ExpectKind, Option<&str>, u16)],
+    ) -> FtpSessions {
+        let mut f = FtpSessions::default();
+        let at = |ts: u64| At {
+            conn: id,
+            ts_ns: ts * S,
+        };
+        let ends = Some((ep(&format!("10.0.0.5:{client_port}")), ep("10.0.0.9:21")));
+        f.event(
+            at(0),
+            ends,
+            FtpEvent::Command {
+                verb: "USER".into(),
+                arg: "u".into(),
+            },
+        );
+        for (ts, kind, addr, port) in ann {
+            f.event(
+                at(*ts),
+                ends,
+                FtpEvent::Expect {
+                    kind: *kind,
+                    endpoint: Advertised {
+                        addr: addr.map(|a| a.parse().unwrap()),
+                        port: *port,
+                    },
+                },
+            );
+            f.event(
+                at(*ts),
+                ends,
+                FtpEvent::Command {
+                    verb: "RETR".into(),
+                    arg: format!("f{ts}"),
+                },
+            );
+        }
+        f
+    }
+
+    fn link(f: &FtpSessions, conns: &[ConnFacts]) -> (Vec<(u64, u64)>, usize) {
+        let controls: BTreeSet<u64> = f.controls.keys().copied().collect();
+        let (links, unmatched) = f.link(&controls, conns);
+        (
+            links.iter().map(|l| (l.control, l.data)).collect(),
+            unmatched.values().map(Vec::len).sum(),
+        )
+    }
+
+    #[test]
+    fn nat_pasv_links_to_the_real_server() {
+        let f = session(
+            1,
+            40000,
+            &[(10, ExpectKind::Pasv, Some("203.0.113.7"), 5000)],
+        );
+        let (l, u) = link(&f, &[conn(2, "10.0.0.5:40002", "10.0.0.9:5000", 10)]);
+        assert_eq!((l, u), (vec![(1, 2)], 0));
+    }
+
+    #[test]
+    fn active_mode_from_any_server_port() {
+        let f = session(1, 40000, &[(10, ExpectKind::Port, Some("10.0.0.5"), 6000)]);
+        let (l, _) = link(&f, &[conn(2, "10.0.0.9:33333", "10.0.0.5:6000", 10)]);
+        assert_eq!(l, [(1, 2)]);
+        // A connection from another host is not the server's.
+        let (l, u) = link(&f, &[conn(2, "10.0.0.66:20", "10.0.0.5:6000", 10)]);
+        assert_eq!((l.len(), u), (0, 1));
+    }
+
+    #[test]
+    fn a_data_connection_seen_just_before_its_announcement_still_links() {
+        let f = session(1, 40000, &[(10, ExpectKind::Epsv, None, 5000)]);
+        let (l, _) = link(&f, &[conn(2, "10.0.0.5:40002", "10.0.0.9:5000", 9)]);
+        assert_eq!(l, [(1, 2)]);
+        // But not long before.
+        let (l, _) = link(&f, &[conn(2, "10.0.0.5:40002", "10.0.0.9:5000", 5)]);
+        assert!(l.is_empty());
+    }
+
+    #[test]
+    fn a_reused_passive_port_links_each_connection_to_its_own_announcement() {
+        let f = session(
+            1,
+            40000,
+            &[
+                (10, ExpectKind::Pasv, Some("10.0.0.9"), 5000),
+                (20, ExpectKind::Pasv, Some("10.0.0.9"), 5000),
+            ],
+        );
+        let (l, u) = link(
+            &f,
+            &[
+                conn(2, "10.0.0.5:40002", "10.0.0.9:5000", 10),
+                conn(3, "10.0.0.5:40003", "10.0.0.9:5000", 20),
+            ],
+        );
+        assert_eq!((l, u), (vec![(1, 2), (1, 3)], 0));
+        // The first transfer never came: its announcement stays unmatched
+        // and does not take the second transfer's connection.
+        let (l, u) = link(&f, &[conn(3, "10.0.0.5:40003", "10.0.0.9:5000", 20)]);
+        assert_eq!((l, u), (vec![(1, 3)], 1));
+    }
+
+    #[test]
+    fn two_sessions_from_one_host_keep_their_own_connections() {
+        let mut f = session(1, 40000, &[(10, ExpectKind::Pasv, Some("10.0.0.9"), 5000)]);
+        let g = session(7, 40010, &[(11, ExpectKind::Pasv, Some("10.0.0.9"), 5001)]);
+        f.controls.extend(g.controls);
+        let (l, _) = link(
+            &f,
+            &[
+                conn(2, "10.0.0.5:40002", "10.0.0.9:5001", 11),
+                conn(3, "10.0.0.5:40003", "10.0.0.9:5000", 11),
+            ],
+        );
+        assert_eq!(l, [(1, 3), (7, 2)]);
+    }
+
+    #[test]
+    fn the_transfer_command_is_the_first_after_the_announcement() {
+        let f = session(1, 40000, &[(10, ExpectKind::Pasv, Some("10.0.0.9"), 5000)]);
+        let controls: BTreeSet<u64> = f.controls.keys().copied().collect();
+        let (links, _) = f.link(&controls, &[conn(2, "10.0.0.5:40002", "10.0.0.9:5000", 10)]);
+        let cmd = links[0].command.as_ref().unwrap();
+        assert_eq!((cmd.verb.as_str(), cmd.argument.as_str()), ("RETR", "f10"));
+    }
+}
