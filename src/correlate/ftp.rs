@@ -23,7 +23,7 @@ use crate::decode::Endpoint;
 use crate::flow::At;
 use crate::proto::ftp::address::Advertised;
 use crate::proto::ftp::{ExpectKind, FtpEvent};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 /// How long before its announcement a data connection may appear (capture
@@ -36,6 +36,10 @@ const EXPIRY_NS: u64 = 300_000_000_000;
 pub const MAX_EXPECTATIONS: usize = 10_000;
 /// Transfer commands kept per control session.
 pub const MAX_TRANSFERS: usize = 10_000;
+/// Characters of a command argument kept (file names, user names).
+const MAX_ARGUMENT: usize = 512;
+/// Connections considered per announcement (the nearest in time).
+const MAX_CANDIDATES: usize = 16;
 
 const TRANSFER_VERBS: &[&str] = &["RETR", "STOR", "STOU", "APPE", "LIST", "NLST", "MLSD"];
 
@@ -44,6 +48,8 @@ pub struct Expectation {
     pub ts_ns: u64,
     pub kind: ExpectKind,
     pub endpoint: Advertised,
+    /// Active mode: whether the server accepted the PORT/EPRT/LPRT.
+    pub accepted: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -76,6 +82,8 @@ pub struct Control {
     /// Announcements past `MAX_EXPECTATIONS` or `MAX_TRANSFERS`.
     pub dropped: u64,
     pub commands: u64,
+    /// The transfer command waiting for its final reply.
+    open_transfer: Option<usize>,
 }
 
 /// A data connection linked to its control session.
@@ -94,6 +102,8 @@ pub struct ConnFacts {
     pub client: Endpoint,
     pub server: Endpoint,
     pub start_ns: u64,
+    /// No handshake was seen: client and server were guessed from ports.
+    pub roles_guessed: bool,
 }
 
 #[derive(Debug, Default)]
@@ -113,6 +123,7 @@ impl FtpSessions {
         match event {
             FtpEvent::Command { verb, arg } => {
                 c.commands += 1;
+                let arg: String = arg.chars().take(MAX_ARGUMENT).collect();
                 match verb.as_str() {
                     "USER" => c.user = Some(arg),
                     "PASS" => {
@@ -123,6 +134,7 @@ impl FtpSessions {
                     }
                     v if TRANSFER_VERBS.contains(&v) => {
                         if c.transfers.len() < MAX_TRANSFERS {
+                            c.open_transfer = Some(c.transfers.len());
                             c.transfers.push(TransferCommand {
                                 ts_ns: at.ts_ns,
                                 verb,
@@ -131,6 +143,7 @@ impl FtpSessions {
                                 started_ns: None,
                             });
                         } else {
+                            c.open_transfer = None;
                             c.dropped += 1;
                         }
                     }
@@ -141,18 +154,23 @@ impl FtpSessions {
                 match (code, to.as_deref()) {
                     (230, _) => c.login = Some(true),
                     (530, Some("PASS" | "USER")) => c.login = Some(false),
+                    (_, Some("PORT" | "EPRT" | "LPRT")) if code >= 200 => {
+                        if let Some(e) = c.expectations.iter_mut().rev().find(|e| !e.kind.passive())
+                        {
+                            e.accepted.get_or_insert(code < 400);
+                        }
+                    }
                     _ => {}
                 }
-                if let Some(v) = to.as_deref() {
-                    if TRANSFER_VERBS.contains(&v) {
-                        if let Some(t) = c.transfers.iter_mut().rev().find(|t| t.verb == v) {
-                            if t.replies.len() < 8 {
-                                t.replies.push(code);
-                            }
-                            if code < 200 && t.started_ns.is_none() {
-                                t.started_ns = Some(at.ts_ns);
-                            }
+                if to.as_deref().is_some_and(|v| TRANSFER_VERBS.contains(&v)) {
+                    if let Some(t) = c.open_transfer.and_then(|i| c.transfers.get_mut(i)) {
+                        t.replies.push(code);
+                        if code < 200 && t.started_ns.is_none() {
+                            t.started_ns = Some(at.ts_ns);
                         }
+                    }
+                    if code >= 200 {
+                        c.open_transfer = None;
                     }
                 }
             }
@@ -162,6 +180,7 @@ impl FtpSessions {
                         ts_ns: at.ts_ns,
                         kind,
                         endpoint,
+                        accepted: None,
                     });
                 } else {
                     c.dropped += 1;
@@ -169,77 +188,140 @@ impl FtpSessions {
             }
             FtpEvent::MalformedExpect { .. } => c.malformed_expectations += 1,
             FtpEvent::Opaque { mechanism } => c.opaque = Some(mechanism),
-            FtpEvent::Clear => {}
+            // CCC: readable again (a PASS after it is in cleartext).
+            FtpEvent::Clear => c.opaque = None,
         }
     }
 
+    /// Forgets a connection that turned out not to be an FTP control
+    /// channel (its facts were gathered while that was undecided).
+    pub fn forget(&mut self, conn: u64) {
+        self.controls.remove(&conn);
+    }
+
+    /// The transfer command each announcement led to: commands and
+    /// announcements alternate, so they pair in order. A command belongs to
+    /// the last announcement before it (a pipelined client may send it just
+    /// before the reply is seen: the slack covers that).
+    fn commands_of(c: &Control) -> Vec<Option<TransferCommand>> {
+        let mut out = Vec::with_capacity(c.expectations.len());
+        let mut j = 0;
+        for (i, e) in c.expectations.iter().enumerate() {
+            let from = e.ts_ns.saturating_sub(SLACK_NS);
+            let next = c.expectations.get(i + 1).map_or(u64::MAX, |n| n.ts_ns);
+            while c.transfers.get(j).is_some_and(|t| t.ts_ns < from) {
+                j += 1;
+            }
+            match c.transfers.get(j) {
+                Some(t) if t.ts_ns < next => {
+                    out.push(Some(t.clone()));
+                    j += 1;
+                }
+                _ => out.push(None),
+            }
+        }
+        out
+    }
+
     /// Links data connections to the expectations of the control channels
-    /// in `controls` (the connections confirmed as FTP). `conns` must be
-    /// sorted by start time, then id.
+    /// in `controls` (the connections confirmed as FTP). Every (announcement,
+    /// connection) pair in a window is a candidate; the closest in time win,
+    /// each announcement and each connection used once, so a reused passive
+    /// port or two sessions announcing the same port cannot swap links.
     pub fn link(
         &self,
         controls: &BTreeSet<u64>,
         conns: &[ConnFacts],
     ) -> (Vec<Link>, BTreeMap<u64, Vec<usize>>) {
-        let mut taken: BTreeSet<u64> = BTreeSet::new();
-        let mut links = Vec::new();
-        // Per control session: indexes of its expectations never fulfilled.
-        let mut unmatched: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+        // Connections by (opener address, acceptor address, acceptor port),
+        // in start order. Connections whose roles were guessed from ports
+        // are also filed the other way round.
+        let mut index: HashMap<(IpAddr, IpAddr, u16), Vec<(u64, u64)>> = HashMap::new();
+        for d in conns.iter().filter(|d| !controls.contains(&d.id)) {
+            index
+                .entry((d.client.ip, d.server.ip, d.server.port))
+                .or_default()
+                .push((d.start_ns, d.id));
+            if d.roles_guessed {
+                index
+                    .entry((d.server.ip, d.client.ip, d.client.port))
+                    .or_default()
+                    .push((d.start_ns, d.id));
+            }
+        }
+        for v in index.values_mut() {
+            v.sort_unstable();
+        }
+        // Candidates: (before its announcement, distance, control, index, conn).
+        let mut pairs: Vec<(bool, u64, u64, usize, u64)> = Vec::new();
+        let mut commands: BTreeMap<u64, Vec<Option<TransferCommand>>> = BTreeMap::new();
         for (&id, c) in self.controls.iter().filter(|(id, _)| controls.contains(id)) {
             let (Some(cc), Some(cs)) = (c.client, c.server) else {
                 continue;
             };
+            commands.insert(id, Self::commands_of(c));
             for (i, e) in c.expectations.iter().enumerate() {
                 let until = c
                     .expectations
                     .get(i + 1)
-                    .map_or(e.ts_ns.saturating_add(EXPIRY_NS), |n| {
-                        n.ts_ns.saturating_add(SLACK_NS)
-                    })
+                    .map_or(u64::MAX, |n| n.ts_ns.saturating_add(SLACK_NS))
                     .min(e.ts_ns.saturating_add(EXPIRY_NS));
                 let from = e.ts_ns.saturating_sub(SLACK_NS);
-                let found = conns.iter().find(|d| {
-                    d.start_ns >= from
-                        && d.start_ns <= until
-                        && !controls.contains(&d.id)
-                        && !taken.contains(&d.id)
-                        && matches(e, cc.ip, cs.ip, d)
-                });
-                match found {
-                    Some(d) => {
-                        taken.insert(d.id);
-                        let next_ts = c.expectations.get(i + 1).map_or(u64::MAX, |n| n.ts_ns);
-                        let command = c
-                            .transfers
-                            .iter()
-                            .find(|t| t.ts_ns >= e.ts_ns && t.ts_ns < next_ts)
-                            .cloned();
-                        links.push(Link {
-                            control: id,
-                            data: d.id,
-                            kind: e.kind,
-                            command,
-                        });
+                let (opener, home) = if e.kind.passive() {
+                    (cc.ip, cs.ip)
+                } else {
+                    (cs.ip, cc.ip)
+                };
+                let mut acceptors = vec![home];
+                if let Some(a) = e.endpoint.addr.filter(|a| *a != home) {
+                    acceptors.push(a);
+                }
+                for acceptor in acceptors {
+                    let Some(list) = index.get(&(opener, acceptor, e.endpoint.port)) else {
+                        continue;
+                    };
+                    let first = list.partition_point(|(t, _)| *t < from);
+                    for (t, conn) in list[first..]
+                        .iter()
+                        .take_while(|(t, _)| *t <= until)
+                        .take(MAX_CANDIDATES)
+                    {
+                        pairs.push((*t < e.ts_ns, t.abs_diff(e.ts_ns), id, i, *conn));
                     }
-                    None => unmatched.entry(id).or_default().push(i),
+                }
+            }
+        }
+        pairs.sort_unstable();
+        let mut taken: BTreeSet<u64> = BTreeSet::new();
+        let mut fulfilled: BTreeSet<(u64, usize)> = BTreeSet::new();
+        let mut links = Vec::new();
+        for (_, _, control, i, conn) in pairs {
+            if taken.contains(&conn) || fulfilled.contains(&(control, i)) {
+                continue;
+            }
+            taken.insert(conn);
+            fulfilled.insert((control, i));
+            let kind = self.controls[&control].expectations[i].kind;
+            let command = commands
+                .get(&control)
+                .and_then(|v| v.get(i).cloned().flatten());
+            links.push(Link {
+                control,
+                data: conn,
+                kind,
+                command,
+            });
+        }
+        links.sort_by_key(|l| (l.control, l.data));
+        let mut unmatched: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+        for (&id, c) in self.controls.iter().filter(|(id, _)| controls.contains(id)) {
+            for i in 0..c.expectations.len() {
+                if !fulfilled.contains(&(id, i)) {
+                    unmatched.entry(id).or_default().push(i);
                 }
             }
         }
         (links, unmatched)
-    }
-}
-
-fn matches(e: &Expectation, control_client: IpAddr, control_server: IpAddr, d: &ConnFacts) -> bool {
-    if d.server.port != e.endpoint.port {
-        return false;
-    }
-    let at_advertised = |ip: IpAddr| e.endpoint.addr == Some(ip);
-    if e.kind.passive() {
-        d.client.ip == control_client
-            && (at_advertised(d.server.ip) || d.server.ip == control_server)
-    } else {
-        d.client.ip == control_server
-            && (at_advertised(d.server.ip) || d.server.ip == control_client)
     }
 }
 
@@ -268,6 +350,7 @@ mod tests {
             client: ep(client),
             server: ep(server),
             start_ns: start_s * S,
+            roles_guessed: false,
         }
     }
 
@@ -378,6 +461,37 @@ mod tests {
         // and does not take the second transfer's connection.
         let (l, u) = link(&f, &[conn(3, "10.0.0.5:40003", "10.0.0.9:5000", 20)]);
         assert_eq!((l, u), (vec![(1, 3)], 1));
+        // ... and the connection carries the second transfer's command.
+        let controls: BTreeSet<u64> = f.controls.keys().copied().collect();
+        let (links, _) = f.link(&controls, &[conn(3, "10.0.0.5:40003", "10.0.0.9:5000", 20)]);
+        assert_eq!(links[0].command.as_ref().unwrap().argument, "f20");
+    }
+
+    #[test]
+    fn two_sessions_announcing_the_same_port_do_not_swap_connections() {
+        // Session 7 announces :5000 at t=9, session 1 at t=10; their
+        // connections come at 9 and 10.
+        let mut f = session(1, 40000, &[(10, ExpectKind::Pasv, Some("10.0.0.9"), 5000)]);
+        let g = session(7, 40010, &[(9, ExpectKind::Pasv, Some("10.0.0.9"), 5000)]);
+        f.controls.extend(g.controls);
+        let (l, u) = link(
+            &f,
+            &[
+                conn(2, "10.0.0.5:40002", "10.0.0.9:5000", 9),
+                conn(3, "10.0.0.5:40003", "10.0.0.9:5000", 10),
+            ],
+        );
+        assert_eq!((l, u), (vec![(1, 3), (7, 2)], 0));
+    }
+
+    #[test]
+    fn a_connection_whose_roles_were_guessed_from_ports_still_links() {
+        // No handshake: port 20 looked like the server.
+        let f = session(1, 40000, &[(10, ExpectKind::Port, Some("10.0.0.5"), 6000)]);
+        let mut c = conn(2, "10.0.0.5:6000", "10.0.0.9:20", 10);
+        c.roles_guessed = true;
+        let (l, _) = link(&f, &[c]);
+        assert_eq!(l, [(1, 2)]);
     }
 
     #[test]

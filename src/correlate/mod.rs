@@ -14,7 +14,7 @@ mod intern;
 pub use http::{looks_random, SessionConfig};
 
 use crate::decode::Endpoint;
-use crate::flow::{At, ConnRecord, ConsumerFactory, Direction, StreamCounters};
+use crate::flow::{At, ConnRecord, ConsumerFactory, Direction, RoleSource, StreamCounters};
 use crate::proto::ftp::{FtpCounters, FtpEvent, FtpSink};
 use crate::proto::http::{HttpCounters, HttpLimits, HttpSink, Transaction};
 use crate::proto::{ConnParser, Protocol};
@@ -51,6 +51,8 @@ pub struct Correlator {
     pub out_of_window: u64,
     /// HTTP transactions not kept for sessions (memory bound).
     pub http_facts_dropped: u64,
+    /// FTP announcements and transfer commands not kept (memory bound).
+    pub ftp_dropped: u64,
 }
 
 /// What `finish` builds.
@@ -108,6 +110,9 @@ impl ConsumerFactory for Correlator {
             add_counters(&mut self.http_counters, &h.counters);
         }
         if let Some(f) = parser.ftp() {
+            if !f.is_ftp() {
+                self.ftp.forget(record.id);
+            }
             let (t, c) = (&mut self.ftp_counters, &f.counters);
             t.commands += c.commands;
             t.replies += c.replies;
@@ -259,10 +264,9 @@ impl Correlator {
         let ftp = std::mem::take(&mut self.ftp);
         // Only control channels the parser confirmed as FTP (commands one
         // way, replies the other) make sessions.
-        let is_control = |c: &ConnectionReport| c.protocol == Some(Protocol::Ftp);
         let control_ids: BTreeSet<u64> = connections
             .iter()
-            .filter(|c| is_control(c) && ftp.controls.contains_key(&c.id))
+            .filter(|c| c.protocol == Some(Protocol::Ftp) && ftp.controls.contains_key(&c.id))
             .map(|c| c.id)
             .collect();
         let mut facts: Vec<ConnFacts> = connections
@@ -273,6 +277,7 @@ impl Correlator {
                 client: c.client,
                 server: c.server,
                 start_ns: c.start,
+                roles_guessed: c.roles == RoleSource::Port,
             })
             .collect();
         facts.sort_by_key(|f| (f.start_ns, f.id));
@@ -282,7 +287,23 @@ impl Correlator {
             .enumerate()
             .map(|(i, c)| (c.id, i))
             .collect();
+        let mut links_of: BTreeMap<u64, Vec<&ftp::Link>> = BTreeMap::new();
+        for l in &links {
+            links_of.entry(l.control).or_default().push(l);
+        }
         let linked: BTreeSet<u64> = links.iter().map(|l| l.data).collect();
+        // Connections between two hosts, for the unlinked-data search.
+        let mut between: HashMap<(IpAddr, IpAddr), Vec<&ConnFacts>> = HashMap::new();
+        for f in &facts {
+            let key = if f.client.ip <= f.server.ip {
+                (f.client.ip, f.server.ip)
+            } else {
+                (f.server.ip, f.client.ip)
+            };
+            between.entry(key).or_default().push(f);
+        }
+        let mut flagged: BTreeSet<u64> = BTreeSet::new();
+        self.ftp_dropped = ftp.controls.values().map(|c| c.dropped).sum();
         for (&control, c) in ftp
             .controls
             .iter()
@@ -292,11 +313,15 @@ impl Correlator {
                 continue;
             };
             let draft = drafts.len();
-            let ctl = &connections[ci];
+            let (ctl_client, ctl_server, ctl_start) = (
+                connections[ci].client,
+                connections[ci].server,
+                connections[ci].start,
+            );
             let mut per_conn: BTreeMap<u64, u64> = BTreeMap::from([(control, c.commands)]);
-            let mut end = ctl.end;
+            let mut end = connections[ci].end;
             let mut transfers = Vec::new();
-            for l in links.iter().filter(|l| l.control == control) {
+            for l in links_of.get(&control).into_iter().flatten() {
                 let Some(di) = by_id.get(&l.data).copied() else {
                     continue;
                 };
@@ -304,36 +329,8 @@ impl Correlator {
                 d.protocol = Some(Protocol::FtpData);
                 end = end.max(d.end);
                 per_conn.insert(l.data, 1);
-                let passive = l.kind.passive();
-                // In passive mode the FTP client opened the data connection.
-                let (from_client, from_server) = if passive {
-                    (d.bytes.client, d.bytes.server)
-                } else {
-                    (d.bytes.server, d.bytes.client)
-                };
-                let verb = l.command.as_ref().map(|t| t.verb.clone());
-                let upload = verb.as_deref().map(ftp::is_upload);
-                transfers.push(Transfer {
-                    connection: l.data,
-                    command: verb,
-                    argument: l.command.as_ref().map(|t| t.argument.clone()),
-                    direction: upload.map(|u| if u { "upload" } else { "download" }),
-                    mode: if passive { "passive" } else { "active" },
-                    setup: l.kind.to_string(),
-                    extended: l.kind.extended(),
-                    bytes: match upload {
-                        Some(true) => from_client,
-                        Some(false) => from_server,
-                        None => from_client + from_server,
-                    },
-                    reply: l
-                        .command
-                        .as_ref()
-                        .and_then(|t| t.replies.iter().copied().find(|r| *r >= 200)),
-                });
+                transfers.push(transfer(l, d));
             }
-            transfers.sort_by_key(|t| t.connection);
-            let ctl = &connections[ci];
             let announced = |i: &usize| {
                 c.expectations.get(*i).map(|e| Announcement {
                     setup: e.kind.to_string(),
@@ -351,68 +348,44 @@ impl Correlator {
             let unmatched: Vec<Announcement> = unmatched
                 .get(&control)
                 .map_or(Vec::new(), |v| v.iter().filter_map(announced).collect());
-            // Findings.
-            if c.cleartext_credentials {
+            let mut push = |f: Finding| findings.push((draft, f));
+            // Cleartext credentials (a guest login's "password" is an email
+            // address by convention: not a secret).
+            let guest = c.user.as_deref().is_some_and(|u| {
+                u.eq_ignore_ascii_case("anonymous") || u.eq_ignore_ascii_case("ftp")
+            });
+            if c.cleartext_credentials && !guest {
                 let pass = c
                     .password
                     .as_deref()
                     .map_or("-".to_owned(), |p| redact.value(p));
-                findings.push((
-                    draft,
-                    Finding {
-                        rule: "cleartext-credentials",
-                        severity: "error",
-                        session: None,
-                        connection: Some(control),
-                        message: format!(
-                            "FTP USER {} and PASS {pass} sent in cleartext on connection {control}",
-                            c.user.as_deref().unwrap_or("-")
-                        ),
-                    },
-                ));
+                push(Finding {
+                    rule: "cleartext-credentials",
+                    severity: "error",
+                    session: None,
+                    connection: Some(control),
+                    message: format!(
+                        "FTP USER {} and PASS {pass} sent in cleartext on connection {control}",
+                        c.user.as_deref().unwrap_or("-")
+                    ),
+                });
             }
-            // FTP bounce: active-mode announcements that point elsewhere
-            // than the control client. One finding per session.
-            let bounces: Vec<Endpoint> = c
-                .expectations
-                .iter()
-                .filter(|e| !e.kind.passive())
-                .filter_map(|e| {
-                    e.endpoint.addr.map(|ip| Endpoint {
-                        ip,
-                        port: e.endpoint.port,
-                    })
-                })
-                .filter(|ep| ep.ip != ctl.client.ip)
-                .collect();
-            if let Some(first) = bounces.first() {
-                let targets: BTreeSet<IpAddr> = bounces.iter().map(|e| e.ip).collect();
-                findings.push((
-                    draft,
-                    Finding {
-                        rule: "ftp-bounce",
-                        severity: "error",
-                        session: None,
-                        connection: Some(control),
-                        message: format!(
-                            "{} active-mode announcement{} (PORT/EPRT/LPRT) ask the server to connect to {} address{} other than the control client {} (first: {first}): FTP bounce",
-                            bounces.len(),
-                            if bounces.len() == 1 { "" } else { "s" },
-                            targets.len(),
-                            if targets.len() == 1 { "" } else { "es" },
-                            ctl.client.ip,
-                        ),
-                    },
-                ));
+            if let Some(f) = bounce(c, ctl_client.ip, control) {
+                push(f);
             }
             // A transfer the server started (1xx) whose data connection
             // matched no announcement: look for the connection itself.
-            let linked_cmds: BTreeSet<u64> = links
-                .iter()
-                .filter(|l| l.control == control)
+            let linked_cmds: BTreeSet<u64> = links_of
+                .get(&control)
+                .into_iter()
+                .flatten()
                 .filter_map(|l| l.command.as_ref().map(|t| t.ts_ns))
                 .collect();
-            let (cip, sip) = (ctl.client.ip, ctl.server.ip);
+            let key = if ctl_client.ip <= ctl_server.ip {
+                (ctl_client.ip, ctl_server.ip)
+            } else {
+                (ctl_server.ip, ctl_client.ip)
+            };
             for t in &c.transfers {
                 let Some(started) = t.started_ns else {
                     continue;
@@ -420,50 +393,47 @@ impl Correlator {
                 if linked_cmds.contains(&t.ts_ns) {
                     continue;
                 }
-                let candidate = facts.iter().find(|f| {
-                    let ends = [f.client.ip, f.server.ip];
-                    (ends == [cip, sip] || ends == [sip, cip])
-                        && f.start_ns + ftp::SLACK_NS >= started
+                let candidate = between.get(&key).into_iter().flatten().find(|f| {
+                    f.start_ns + ftp::SLACK_NS >= started
                         && f.start_ns <= started + UNLINKED_WINDOW_NS
+                        && f.id != control
                         && !linked.contains(&f.id)
                         && !control_ids.contains(&f.id)
+                        && !flagged.contains(&f.id)
+                        && by_id.get(&f.id).is_some_and(|i| {
+                            matches!(connections[*i].protocol, None | Some(Protocol::Unknown))
+                        })
                 });
                 if let Some(f) = candidate {
+                    flagged.insert(f.id);
                     if let Some(di) = by_id.get(&f.id).copied() {
-                        let d = &mut connections[di];
-                        if matches!(d.protocol, None | Some(Protocol::Unknown)) {
-                            d.no_session = Some(NoSession::FtpUnlinked);
-                            findings.push((
-                                draft,
-                                Finding {
-                                    rule: "ftp-unlinked-data",
-                                    severity: "warning",
-                                    session: None,
-                                    connection: Some(f.id),
-                                    message: format!(
-                                        "connection {} followed the {} reply to {} {} but matches no announced data connection",
-                                        f.id,
-                                        t.replies.first().copied().unwrap_or(150),
-                                        t.verb,
-                                        t.argument
-                                    ),
-                                },
-                            ));
-                        }
+                        connections[di].no_session = Some(NoSession::FtpUnlinked);
                     }
+                    push(Finding {
+                        rule: "ftp-unlinked-data",
+                        severity: "warning",
+                        session: None,
+                        connection: Some(f.id),
+                        message: format!(
+                            "connection {} followed the {} reply to {} {} but matches no announced data connection",
+                            f.id,
+                            t.replies.first().copied().unwrap_or(150),
+                            t.verb,
+                            t.argument
+                        ),
+                    });
                 }
             }
-            let ctl = &connections[ci];
             drafts.push((
                 SessionReport {
                     id: 0,
                     kind: "ftp",
-                    server: ctl.server.to_string(),
+                    server: ctl_server.to_string(),
                     key: format!("ftp-control:{control}"),
                     aliases: Vec::new(),
-                    clients: vec![ctl.client.ip.to_string()],
+                    clients: vec![ctl_client.ip.to_string()],
                     user: c.user.clone(),
-                    start: ctl.start,
+                    start: ctl_start,
                     end,
                     connections: per_conn.keys().copied().collect(),
                     requests: c.commands,
@@ -478,6 +448,80 @@ impl Correlator {
                 per_conn,
             ));
         }
+    }
+}
+
+/// One linked data connection as the report shows it.
+fn transfer(l: &ftp::Link, d: &ConnectionReport) -> Transfer {
+    let passive = l.kind.passive();
+    // In passive mode the FTP client opened the data connection.
+    let (from_client, from_server) = if passive {
+        (d.bytes.client, d.bytes.server)
+    } else {
+        (d.bytes.server, d.bytes.client)
+    };
+    let verb = l.command.as_ref().map(|t| t.verb.clone());
+    let upload = verb.as_deref().map(ftp::is_upload);
+    Transfer {
+        connection: l.data,
+        command: verb,
+        argument: l.command.as_ref().map(|t| t.argument.clone()),
+        direction: upload.map(|u| if u { "upload" } else { "download" }),
+        mode: if passive { "passive" } else { "active" },
+        setup: l.kind.to_string(),
+        extended: l.kind.extended(),
+        bytes: match upload {
+            Some(true) => from_client,
+            Some(false) => from_server,
+            None => from_client + from_server,
+        },
+        reply: l
+            .command
+            .as_ref()
+            .and_then(|t| t.replies.iter().copied().find(|r| *r >= 200)),
+    }
+}
+
+/// FTP bounce: active-mode announcements that point elsewhere than the
+/// control client and that the server did not refuse. One finding per
+/// session. A private target from a public client is most likely a client
+/// behind NAT without an FTP helper: a warning, not an error.
+fn bounce(c: &ftp::Control, client: IpAddr, control: u64) -> Option<Finding> {
+    let targets: Vec<Endpoint> = c
+        .expectations
+        .iter()
+        .filter(|e| !e.kind.passive() && e.accepted != Some(false))
+        .filter_map(|e| {
+            e.endpoint.addr.map(|ip| Endpoint {
+                ip,
+                port: e.endpoint.port,
+            })
+        })
+        .filter(|ep| ep.ip != client)
+        .collect();
+    let first = *targets.first()?;
+    let hosts: BTreeSet<IpAddr> = targets.iter().map(|e| e.ip).collect();
+    let nat = hosts.iter().all(|ip| is_private(*ip)) && !is_private(client);
+    Some(Finding {
+        rule: "ftp-bounce",
+        severity: if nat { "warning" } else { "error" },
+        session: None,
+        connection: Some(control),
+        message: format!(
+            "{} active-mode announcement{} (PORT/EPRT/LPRT) ask the server to connect to {} address{} other than the control client {client} (first: {first}): {}",
+            targets.len(),
+            if targets.len() == 1 { "" } else { "s" },
+            hosts.len(),
+            if hosts.len() == 1 { "" } else { "es" },
+            if nat { "probably a client behind NAT" } else { "FTP bounce" },
+        ),
+    })
+}
+
+fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_private() || v4.is_loopback() || v4.is_link_local(),
+        IpAddr::V6(v6) => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
     }
 }
 

@@ -39,6 +39,38 @@ const VERBS: &[&str] = &[
     "MFF", "AVBL", "CSID", "DSIZ", "HASH", "THMB",
 ];
 
+/// Commands that only FTP has (SMTP, POP3 and NNTP share QUIT, NOOP, HELP,
+/// AUTH, MODE, LIST, STAT).
+const CONFIRMING: &[&str] = &[
+    "USER", "PASS", "ACCT", "CWD", "CDUP", "SMNT", "REIN", "PORT", "PASV", "TYPE", "STRU", "RETR",
+    "STOR", "STOU", "APPE", "ALLO", "REST", "RNFR", "RNTO", "ABOR", "DELE", "RMD", "MKD", "PWD",
+    "NLST", "SITE", "SYST", "FEAT", "OPTS", "PBSZ", "PROT", "CCC", "EPRT", "EPSV", "LPRT", "LPSV",
+    "MDTM", "SIZE", "MLSD", "MLST", "XCWD", "XMKD", "XPWD", "XRMD", "XCUP",
+];
+/// Commands of mail and news protocols that also open with `NNN` banners.
+const NOT_FTP: &[&str] = &[
+    "EHLO",
+    "HELO",
+    "LHLO",
+    "MAIL",
+    "RCPT",
+    "DATA",
+    "STARTTLS",
+    "VRFY",
+    "EXPN",
+    "ARTICLE",
+    "GROUP",
+    "POST",
+    "IHAVE",
+    "CAPABILITIES",
+    "NEWNEWS",
+    "XOVER",
+    "APOP",
+    "UIDL",
+];
+/// Security mechanisms named by AUTH (RFC 2228, RFC 4217).
+const MECHANISMS: &[&str] = &["TLS", "SSL", "TLS-C", "TLS-P", "GSSAPI", "KERBEROS_V4"];
+
 /// How a data connection is set up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -176,8 +208,10 @@ pub struct FtpParser {
     /// TLS record framing per direction while opaque (or probing after
     /// AUTH).
     records: [Records; 2],
-    /// A client line was an FTP command (not SMTP, not something else).
+    /// A client line was a command only FTP has.
     pub confirmed: bool,
+    /// A client line was a mail or news command.
+    vetoed: bool,
     /// The server's first line was a reply.
     greeted: bool,
     pub counters: FtpCounters,
@@ -227,8 +261,8 @@ enum Walk {
     Tls,
     /// Not enough bytes to tell.
     Undecided,
-    /// Text: the bytes held from earlier calls, and where the text goes on
-    /// in this call's bytes.
+    /// Text: its first bytes (some may come from earlier calls), and where
+    /// it goes on in this call's bytes.
     Text(Vec<u8>, usize),
 }
 
@@ -255,14 +289,17 @@ impl Records {
             while self.head.len() < 5 && i < bytes.len() {
                 self.head.push(bytes[i]);
                 i += 1;
-                if self.head.len() >= 2 && !matches!(self.head[..], [20..=23, 3, ..]) {
-                    let from_this_call = self.head.len().min(i);
-                    let held = self.head[..self.head.len() - from_this_call].to_vec();
-                    self.head.clear();
-                    return Walk::Text(held, i - from_this_call);
+                // Not a record header: collect up to 5 bytes (or a line
+                // end) so the caller can tell cleartext FTP from noise.
+                let tls = matches!(self.head[..], [20..=23] | [20..=23, 3, ..]);
+                if !tls && (self.head.len() == 5 || self.head.last() == Some(&b'\n')) {
+                    return Walk::Text(std::mem::take(&mut self.head), i);
                 }
             }
             if self.head.len() == 5 {
+                if !matches!(self.head[..], [20..=23, 3, ..]) {
+                    return Walk::Text(std::mem::take(&mut self.head), i);
+                }
                 self.remaining = u16::from_be_bytes([self.head[3], self.head[4]]) as usize;
                 self.head.clear();
                 saw_tls = true;
@@ -279,33 +316,47 @@ impl Records {
 impl FtpParser {
     pub fn data<S: FtpSink>(&mut self, at: At, dir: Direction, bytes: &[u8], sink: &mut S) {
         let d = dir as usize;
-        // After AUTH, a side may start TLS without a 234 we could see.
-        let probing = self.auth_pending.is_some() && self.reader(dir).buf.is_empty();
-        if self.opaque || probing {
-            match self.records[d].feed(bytes) {
-                Walk::Tls => {
-                    if !self.opaque {
-                        let mechanism = self.auth_pending.take().unwrap_or_default();
-                        self.go_opaque(at, mechanism, sink);
+        let mut input = bytes;
+        // One pass per change of state (text, TLS, text again): no recursion.
+        loop {
+            // After AUTH, a side may start TLS without a 234 we could see.
+            let probing = self.auth_pending.is_some() && self.reader(dir).buf.is_empty();
+            if self.opaque || probing {
+                match self.records[d].feed(input) {
+                    Walk::Tls => {
+                        if !self.opaque {
+                            let mechanism = self.auth_pending.take().unwrap_or_default();
+                            self.go_opaque(at, mechanism, Some(dir), sink);
+                        }
+                        return;
                     }
-                    return;
-                }
-                Walk::Undecided => return,
-                Walk::Text(head, offset) => {
-                    if self.opaque {
-                        // Cleartext again (after CCC).
-                        self.opaque = false;
-                        self.client = Lines::default();
-                        self.server = Lines::default();
-                        sink.ftp(at, FtpEvent::Clear);
+                    Walk::Undecided => return,
+                    Walk::Text(head, offset) => {
+                        input = input.get(offset..).unwrap_or_default();
+                        if self.opaque {
+                            // Cleartext again (after CCC) only when it reads
+                            // as FTP; anything else is ciphertext we lost
+                            // our place in.
+                            if !looks_like_ftp(dir, &head) {
+                                self.records[d] = Records::default();
+                                continue;
+                            }
+                            self.opaque = false;
+                            self.client = Lines::default();
+                            self.server = Lines::default();
+                            sink.ftp(at, FtpEvent::Clear);
+                        }
+                        // The head is at most 5 bytes: not a whole command
+                        // or reply that could change the state but "234\n".
+                        let _ = self.lines(at, dir, &head, sink);
                     }
-                    self.lines(at, dir, &head, sink);
-                    self.lines(at, dir, bytes.get(offset..).unwrap_or_default(), sink);
-                    return;
                 }
             }
+            match self.lines(at, dir, input, sink) {
+                None => return,
+                Some(used) => input = input.get(used..).unwrap_or_default(),
+            }
         }
-        self.lines(at, dir, bytes, sink);
     }
 
     fn reader(&mut self, dir: Direction) -> &mut Lines {
@@ -315,30 +366,39 @@ impl FtpParser {
         }
     }
 
-    fn lines<S: FtpSink>(&mut self, at: At, dir: Direction, bytes: &[u8], sink: &mut S) {
-        let mut rest = bytes;
-        while !rest.is_empty() {
+    /// Reads lines from `bytes`; stops early (returning how much it read)
+    /// when a line turns the channel opaque.
+    fn lines<S: FtpSink>(
+        &mut self,
+        at: At,
+        dir: Direction,
+        bytes: &[u8],
+        sink: &mut S,
+    ) -> Option<usize> {
+        let mut pos = 0;
+        while pos < bytes.len() {
             let (reader, counters) = match dir {
                 Direction::ToServer => (&mut self.client, &mut self.counters),
                 Direction::ToClient => (&mut self.server, &mut self.counters),
             };
-            let (used, line) = reader.next_line(rest, counters);
-            rest = &rest[used..];
+            let (used, line) = reader.next_line(&bytes[pos..], counters);
+            pos += used;
             let Some(line) = line else { continue };
             match dir {
                 Direction::ToServer => self.command(at, &line, sink),
                 Direction::ToClient => self.reply_line(at, &line, sink),
             }
             if self.opaque {
-                // The rest of these bytes is TLS (or cleartext again).
-                self.data(at, dir, rest, sink);
-                return;
+                return Some(pos);
             }
         }
+        None
     }
 
     pub fn gap(&mut self, dir: Direction, len: u64) {
         self.counters.lost_bytes += len;
+        // While opaque, the record framing is lost too: look for it again.
+        self.records[dir as usize] = Records::default();
         // The partial line is lost; the next line starts fresh.
         match dir {
             Direction::ToServer => self.client = Lines::default(),
@@ -353,12 +413,24 @@ impl FtpParser {
     /// way and FTP replies the other. (One way alone is not enough: an
     /// uploaded file can hold lines that read like commands.)
     pub fn is_ftp(&self) -> bool {
-        self.confirmed && self.greeted
+        self.confirmed && self.greeted && !self.vetoed
     }
 
-    fn go_opaque<S: FtpSink>(&mut self, at: At, mechanism: String, sink: &mut S) {
+    /// Encrypted from here. The walker of `keep` (the side whose TLS bytes
+    /// revealed it) keeps its place in the record it is reading.
+    fn go_opaque<S: FtpSink>(
+        &mut self,
+        at: At,
+        mechanism: String,
+        keep: Option<Direction>,
+        sink: &mut S,
+    ) {
         self.opaque = true;
-        self.records = Default::default();
+        for dir in [Direction::ToServer, Direction::ToClient] {
+            if Some(dir) != keep {
+                self.records[dir as usize] = Records::default();
+            }
+        }
         self.waiting.clear();
         self.multiline = None;
         sink.ftp(at, FtpEvent::Opaque { mechanism });
@@ -366,9 +438,18 @@ impl FtpParser {
 
     fn command<S: FtpSink>(&mut self, at: At, line: &[u8], sink: &mut S) {
         let Some(verb) = command_verb(line) else {
+            // Mail and news commands say this is not FTP.
+            if let Some(word) = line.split(|b| *b == b' ').next() {
+                let word = String::from_utf8_lossy(word).to_ascii_uppercase();
+                if NOT_FTP.contains(&word.trim_end_matches(['\r', '\n'])) {
+                    self.vetoed = true;
+                }
+            }
             return;
         };
-        self.confirmed = true;
+        if CONFIRMING.contains(&verb.as_str()) {
+            self.confirmed = true;
+        }
         self.counters.commands += 1;
         let arg = String::from_utf8_lossy(line.get(verb.len() + 1..).unwrap_or_default())
             .trim()
@@ -382,7 +463,17 @@ impl FtpParser {
             "EPRT" => Some((ExpectKind::Eprt, address::eprt_argument(&arg))),
             "LPRT" => Some((ExpectKind::Lprt, address::long_host_port(&arg))),
             "AUTH" => {
-                self.auth_pending = Some(arg.to_ascii_uppercase());
+                // Only the mechanism's name: an argument could carry more.
+                let mechanism = arg
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_ascii_uppercase();
+                self.auth_pending = Some(if MECHANISMS.contains(&mechanism.as_str()) {
+                    mechanism
+                } else {
+                    "other".into()
+                });
                 None
             }
             _ => None,
@@ -479,7 +570,19 @@ impl FtpParser {
         };
         // 234: TLS (RFC 4217) begins after this reply. (334 starts an
         // RFC 2228 exchange whose commands stay lines: see ENC above.)
-        let auth = (code == 234).then(|| self.auth_pending.take().unwrap_or_else(|| "TLS".into()));
+        let auth = (code == 234 && (self.auth_pending.is_some() || to.as_deref() == Some("AUTH")))
+            .then(|| self.auth_pending.take().unwrap_or_else(|| "TLS".into()));
+        // An accepted FTP security mechanism confirms FTP (RFC 2228's AUTH
+        // is FTP's; mail's AUTH comes after EHLO, which vetoes).
+        if to.as_deref() == Some("AUTH")
+            && (code == 234 || code == 334)
+            && auth
+                .as_deref()
+                .or(self.auth_pending.as_deref())
+                .is_some_and(|m| m != "other")
+        {
+            self.confirmed = true;
+        }
         if to.as_deref() == Some("AUTH") && code >= 400 {
             self.auth_pending = None;
         }
@@ -488,7 +591,7 @@ impl FtpParser {
             self.expect(at, kind, parsed, sink);
         }
         if let Some(mechanism) = auth {
-            self.go_opaque(at, mechanism, sink);
+            self.go_opaque(at, mechanism, None, sink);
         }
     }
 }

@@ -203,7 +203,7 @@ fn auth_tls_makes_the_channel_opaque_and_ccc_clears_it() {
         (S, b"234 AUTH TLS successful\r\n"),
         (C, b"\x16\x03\x01\x00\x05hello"),
         (S, b"\x16\x03\x03\x00\x05world"),
-        (C, b"\x17\x03\x03\x00\x10encrypted-PASV"),
+        (C, b"\x17\x03\x03\x00\x0eencrypted-PASV"),
         (S, b"200 CCC OK, clear text now\r\n"),
         (C, b"PASV\r\n"),
         (S, b"227 Entering Passive Mode (10,0,0,2,4,1)\r\n"),
@@ -216,6 +216,12 @@ fn auth_tls_makes_the_channel_opaque_and_ccc_clears_it() {
         expects(&ev),
         [(ExpectKind::Pasv, Some("10.0.0.2".into()), 1025)]
     );
+    // After CCC the PASV command itself is read again and pairs its reply.
+    assert!(ev.contains(&FtpEvent::Command {
+        verb: "PASV".into(),
+        arg: String::new()
+    }));
+    assert!(replies(&ev).contains(&(227, Some("PASV".into()))));
     // Nothing between the 234 and the cleartext was read as FTP.
     assert!(!ev
         .iter()
