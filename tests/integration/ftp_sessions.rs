@@ -211,6 +211,17 @@ fn cleartext_credentials_are_a_finding_with_the_password_hidden() {
         msg.contains("alice") && msg.contains("fp:") && !msg.contains("secret"),
         "{msg}"
     );
+    let table = sessmap(&[
+        "analyze",
+        repo("testdata/ftp/passive-active/capture.pcap")
+            .to_str()
+            .unwrap(),
+    ]);
+    let text = String::from_utf8(table.stdout).unwrap();
+    assert!(
+        text.contains("cleartext-credentials") && !text.contains("secret"),
+        "{text}"
+    );
     let shown = analyze_json(&[
         "--show-secrets",
         repo("testdata/ftp/passive-active/capture.pcap")
