@@ -5,7 +5,7 @@ use crate::capture::{CaptureError, Frame, InputSummary, Inputs, LinkType};
 use crate::correlate::{CorrelateConfig, Correlator};
 use crate::decode::{Decoder, FragLimits};
 use crate::flow::{FlowLimits, FlowTable};
-use crate::report::{KeyBuilder, Redactor, Report, Stats, SCHEMA};
+use crate::report::{Finding, KeyBuilder, Redactor, Report, Stats, SCHEMA};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -26,6 +26,8 @@ pub enum AnalyzeError {
     Capture(#[from] CaptureError),
     #[error("invalid --filter expression {expr:?}: {message}")]
     Filter { expr: String, message: String },
+    #[error("{path}: no packets in this capture{}", why.as_ref().map(|w| format!(" ({w})")).unwrap_or_default())]
+    NoPackets { path: String, why: Option<String> },
 }
 
 /// `--filter` compiled by libpcap, once per link type.
@@ -201,6 +203,10 @@ impl Analyzer {
             limits,
             truncated_inputs: inputs.iter().filter(|i| i.warning.is_some()).count() as u64,
         };
+        let mut findings = map.findings;
+        if let Some(f) = incomplete(&stats, &map.connections) {
+            findings.insert(0, f);
+        }
         Report {
             schema: SCHEMA,
             inputs,
@@ -208,18 +214,69 @@ impl Analyzer {
             connections: map.connections,
             sessions: map.sessions,
             hosts: map.hosts,
-            findings: map.findings,
+            findings,
             warnings,
         }
     }
 }
 
-/// Reads every input (merged by timestamp) through the pipeline.
-pub fn analyze_files(paths: &[PathBuf], options: &Options) -> Result<Report, AnalyzeError> {
+/// `capture-incomplete`: the capture lost data, so the map may be wrong.
+fn incomplete(stats: &Stats, connections: &[crate::report::ConnectionReport]) -> Option<Finding> {
+    let mut why = Vec::new();
+    let (missed, gappy) = connections.iter().fold((0u64, 0u64), |(m, n), c| {
+        let x = c.missed_bytes.client + c.missed_bytes.server;
+        (m + x, n + u64::from(x > 0))
+    });
+    if missed > 0 {
+        why.push(format!("{missed} bytes missed in {gappy} connections"));
+    }
+    if stats.truncated_inputs > 0 {
+        why.push(format!("{} input(s) cut short", stats.truncated_inputs));
+    }
+    if !stats.limits.is_empty() {
+        let limits: Vec<String> = stats
+            .limits
+            .iter()
+            .map(|(k, v)| format!("{k} ({v})"))
+            .collect();
+        why.push(format!("limits tripped: {}", limits.join(", ")));
+    }
+    (!why.is_empty()).then(|| Finding {
+        rule: "capture-incomplete",
+        severity: "warning",
+        session: None,
+        connection: None,
+        message: format!(
+            "the capture is incomplete: {}; sessions and links may be missing",
+            why.join("; ")
+        ),
+    })
+}
+
+/// Reads every input (merged by timestamp) through the pipeline. `progress`
+/// hears the input bytes read so far, now and then.
+pub fn analyze_files(
+    paths: &[PathBuf],
+    options: &Options,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Report, AnalyzeError> {
     let mut analyzer = Analyzer::new(options)?;
     let mut inputs = Inputs::open(paths)?;
+    let mut n = 0u32;
     while let Some(frame) = inputs.next_frame() {
         analyzer.frame(&frame);
+        n = n.wrapping_add(1);
+        if n % 65_536 == 0 {
+            progress(inputs.consumed());
+        }
     }
-    Ok(analyzer.finish(inputs.summaries()))
+    let summaries = inputs.summaries();
+    // A file that yields no packet at all is not a capture to report on.
+    if let Some(empty) = summaries.iter().find(|s| s.packets == 0) {
+        return Err(AnalyzeError::NoPackets {
+            path: empty.path.clone(),
+            why: empty.warning.clone(),
+        });
+    }
+    Ok(analyzer.finish(summaries))
 }

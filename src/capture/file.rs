@@ -185,6 +185,11 @@ impl FileSource {
         Ok(source)
     }
 
+    /// Bytes of the (decompressed) input read so far.
+    pub fn consumed(&self) -> u64 {
+        self.reader.consumed() as u64
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

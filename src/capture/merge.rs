@@ -35,6 +35,11 @@ impl Inputs {
         self.sources.get_mut(i)?.take()
     }
 
+    /// Input bytes read so far (decompressed bytes for gzip inputs).
+    pub fn consumed(&self) -> u64 {
+        self.sources.iter().map(FileSource::consumed).sum()
+    }
+
     pub fn summaries(&self) -> Vec<InputSummary> {
         self.sources.iter().map(|s| s.summary().clone()).collect()
     }

@@ -193,10 +193,27 @@ impl Correlator {
         // Each session with the requests it had on each connection; ids come
         // after all kinds are sorted by start.
         let mut drafts: Vec<(SessionReport, BTreeMap<u64, u64>)> = Vec::new();
+        let mut findings: Vec<(usize, Finding)> = Vec::new();
+        let basic_auth = http.basic_auth.clone();
         for s in http.finish() {
+            let draft = drafts.len();
+            findings.extend(http_findings(&s).into_iter().map(|f| (draft, f)));
             drafts.push(http_session(s, redact));
         }
-        let mut findings: Vec<(usize, Finding)> = Vec::new();
+        for (conn, user) in &basic_auth {
+            findings.push((
+                usize::MAX,
+                Finding {
+                    rule: "cleartext-credentials",
+                    severity: "error",
+                    session: None,
+                    connection: Some(*conn),
+                    message: format!(
+                        "HTTP Basic credentials of user {user} sent in cleartext on connection {conn}"
+                    ),
+                },
+            ));
+        }
         self.ftp_sessions(&mut connections, redact, &mut drafts, &mut findings);
         let mut order: Vec<usize> = (0..drafts.len()).collect();
         order.sort_by(|a, b| {
@@ -237,6 +254,7 @@ impl Correlator {
         let mut findings: Vec<Finding> = findings
             .into_iter()
             .map(|(draft, mut f)| {
+                // Findings of no session carry usize::MAX.
                 f.session = id_of.get(draft).copied();
                 f
             })
@@ -527,6 +545,61 @@ fn is_private(ip: IpAddr) -> bool {
 
 /// How long after a 150 reply an unannounced data connection is looked for.
 const UNLINKED_WINDOW_NS: u64 = 30_000_000_000;
+
+/// The findings one HTTP session raises by itself.
+fn http_findings(s: &http::Session) -> Vec<Finding> {
+    let name = s
+        .values
+        .first()
+        .map_or("", |(label, _)| label.as_str())
+        .to_owned();
+    let mut out = Vec::new();
+    if s.clients.len() > 1 {
+        let clients: Vec<String> = s.clients.iter().map(IpAddr::to_string).collect();
+        out.push(Finding {
+            rule: "session-multiple-clients",
+            severity: "warning",
+            session: None,
+            connection: None,
+            message: format!(
+                "{name} session on {} used from {} addresses: {}",
+                s.site,
+                clients.len(),
+                clients.join(", ")
+            ),
+        });
+    }
+    if let Some((label, _)) = s.values.iter().find(|(label, _)| label.starts_with("url:")) {
+        out.push(Finding {
+            rule: "session-id-in-url",
+            severity: "warning",
+            session: None,
+            connection: None,
+            message: format!(
+                "session id in URLs ({}) on {}: logs, referrers and proxies keep it",
+                label.trim_start_matches("url:"),
+                s.site
+            ),
+        });
+    }
+    if s.set_without_secure || s.set_without_http_only {
+        let mut missing = Vec::new();
+        if s.set_without_secure {
+            missing.push("Secure (over cleartext HTTP)");
+        }
+        if s.set_without_http_only {
+            missing.push("HttpOnly");
+        }
+        out.push(Finding {
+            rule: "session-cookie-insecure",
+            severity: "warning",
+            session: None,
+            connection: None,
+            message: format!("{name} on {} set without {}", s.site, missing.join(" and ")),
+        });
+    }
+    out
+}
 
 /// An HTTP session as a report row (id assigned later) and its requests per
 /// connection.

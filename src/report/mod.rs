@@ -1,9 +1,15 @@
 //! Report: one model ([`Report`]), one renderer per output format.
 //! Renderers only write; they never decide anything about the capture.
 
+mod csv;
+mod html;
 mod json;
+mod junit;
+mod markdown;
 mod model;
+mod ndjson;
 mod redact;
+pub mod rules;
 mod table;
 mod time;
 
@@ -14,18 +20,115 @@ pub use model::{
 pub use redact::{KeyBuilder, Redactor};
 pub use time::rfc3339;
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Table,
     Json,
+    Ndjson,
+    Csv,
+    Markdown,
+    Junit,
+    Html,
+}
+
+/// Which parts of the table view to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Views {
+    pub sessions: bool,
+    pub connections: bool,
+    pub hosts: bool,
+}
+
+impl Default for Views {
+    /// The summary line, the sessions, then the hosts.
+    fn default() -> Self {
+        Views {
+            sessions: true,
+            connections: false,
+            hosts: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RenderOptions {
+    pub views: Views,
+    /// ANSI colour in the table (only for a terminal, never with NO_COLOR).
+    pub colour: bool,
+    /// Terminal width to fit the table to, when writing to a terminal.
+    pub width: Option<u16>,
 }
 
 /// Writes `report` in `format`.
-pub fn render(report: &Report, format: Format, out: &mut dyn Write) -> io::Result<()> {
+pub fn render(
+    report: &Report,
+    format: Format,
+    options: &RenderOptions,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     match format {
-        Format::Table => table::render(report, out),
+        Format::Table => table::render(report, options, out),
         Format::Json => json::render(report, out),
+        Format::Ndjson => ndjson::render(report, out),
+        Format::Csv => csv::render(report, out),
+        Format::Markdown => markdown::render(report, out),
+        Format::Junit => junit::render(report, out),
+        Format::Html => html::render(report, out),
+    }
+}
+
+/// The one-line summary: packets, connections by state, hosts, sessions by
+/// kind, connections without a session, findings.
+pub fn summary(report: &Report) -> String {
+    let s = &report.stats;
+    let mut states: BTreeMap<&str, u64> = BTreeMap::new();
+    for c in &report.connections {
+        *states.entry(c.state).or_default() += 1;
+    }
+    let states: Vec<String> = states.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    let mut kinds: BTreeMap<&str, u64> = BTreeMap::new();
+    for x in &report.sessions {
+        *kinds.entry(x.kind).or_default() += 1;
+    }
+    let kinds: Vec<String> = kinds.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    let skipped: u64 = s.skipped.values().sum();
+    let mut line = format!(
+        "{}, {}{}, {}, {}{}, {} without a session",
+        count(s.packets, "packet", "packets"),
+        count(report.connections.len() as u64, "connection", "connections"),
+        paren(&states),
+        count(report.hosts.len() as u64, "host", "hosts"),
+        count(report.sessions.len() as u64, "session", "sessions"),
+        paren(&kinds),
+        count(s.connections_without_session, "connection", "connections"),
+    );
+    if skipped > 0 {
+        line.push_str(&format!(", {skipped} frames without TCP"));
+    }
+    if s.filtered > 0 {
+        line.push_str(&format!(", {} filtered out", s.filtered));
+    }
+    if !report.findings.is_empty() {
+        line.push_str(&format!(
+            ", {}",
+            count(report.findings.len() as u64, "finding", "findings")
+        ));
+    }
+    line
+}
+
+/// "1 host", "2 hosts".
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn paren(items: &[String]) -> String {
+    if items.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", items.join(", "))
     }
 }

@@ -1,20 +1,25 @@
 //! `--format table` (the default): a summary line, the sessions, the
 //! connections (with the sessions each carried), then the per-host view.
 
-use super::{rfc3339, ConnectionReport, HostReport, Report, SessionReport};
-use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
-use std::collections::BTreeMap;
+use super::{rfc3339, ConnectionReport, HostReport, RenderOptions, Report, SessionReport};
+use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Table};
 use std::io::{self, Write};
 
 /// Rules above and below the table and under the header; no row rules.
 const PRESET: &str = "  ── ══      ──    ";
 
-pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    writeln!(out, "{}", summary(report))?;
-    if !report.sessions.is_empty() {
+pub fn render(report: &Report, options: &RenderOptions, out: &mut dyn Write) -> io::Result<()> {
+    let style = Style {
+        colour: options.colour,
+        width: options.width,
+    };
+    writeln!(out, "{}", super::summary(report))?;
+    let views = options.views;
+    if views.sessions && !report.sessions.is_empty() {
         let rows = report.sessions.iter().flat_map(session_rows);
         section(
             out,
+            style,
             "Sessions",
             &[
                 "id", "kind", "server", "key", "clients", "conns", "reqs", "user", "start",
@@ -24,10 +29,11 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             rows,
         )?;
     }
-    if !report.connections.is_empty() {
+    if views.connections && !report.connections.is_empty() {
         let rows = report.connections.iter().map(connection_row);
         section(
             out,
+            style,
             "Connections",
             &[
                 "id",
@@ -49,8 +55,13 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     }
     if !report.findings.is_empty() {
         let rows = report.findings.iter().map(|f| {
+            let colour = match f.severity {
+                "error" => Color::Red,
+                "warning" => Color::Yellow,
+                _ => Color::Reset,
+            };
             vec![
-                Cell::new(f.severity),
+                Cell::new(f.severity).fg(colour),
                 Cell::new(f.rule),
                 Cell::new(f.session.map_or(String::new(), |s| s.to_string())),
                 Cell::new(f.connection.map_or(String::new(), |c| c.to_string())),
@@ -59,16 +70,18 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         });
         section(
             out,
+            style,
             "Findings",
             &["severity", "rule", "session", "connection", "message"],
             &[2, 3],
             rows,
         )?;
     }
-    if !report.hosts.is_empty() {
+    if views.hosts && !report.hosts.is_empty() {
         let rows = report.hosts.iter().map(host_row);
         section(
             out,
+            style,
             "Hosts",
             &[
                 "address",
@@ -83,18 +96,48 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
+#[derive(Clone, Copy)]
+struct Style {
+    colour: bool,
+    width: Option<u16>,
+}
+
 fn section(
     out: &mut dyn Write,
+    style: Style,
     title: &str,
     header: &[&str],
     right: &[usize],
     rows: impl Iterator<Item = Vec<Cell>>,
 ) -> io::Result<()> {
     let mut table = Table::new();
-    table
-        .load_preset(PRESET)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header.iter().copied());
+    table.load_preset(PRESET);
+    // Styling only when asked (a terminal without NO_COLOR); the width of
+    // the terminal when there is one, else the content's own.
+    if !style.colour {
+        table.force_no_tty();
+    }
+    match style.width {
+        Some(w) => {
+            table
+                .set_width(w)
+                .set_content_arrangement(ContentArrangement::Dynamic);
+        }
+        None => {
+            table.set_content_arrangement(ContentArrangement::Disabled);
+        }
+    }
+    let header: Vec<Cell> = header
+        .iter()
+        .map(|h| {
+            if style.colour {
+                Cell::new(h).add_attribute(Attribute::Bold)
+            } else {
+                Cell::new(h)
+            }
+        })
+        .collect();
+    table.set_header(header);
     for row in rows {
         table.add_row(row);
     }
@@ -104,57 +147,12 @@ fn section(
         }
     }
     writeln!(out)?;
-    writeln!(out, "{title}")?;
-    writeln!(out, "{table}")
-}
-
-fn summary(report: &Report) -> String {
-    let s = &report.stats;
-    let mut states: BTreeMap<&str, u64> = BTreeMap::new();
-    for c in &report.connections {
-        *states.entry(c.state).or_default() += 1;
-    }
-    let states: Vec<String> = states.iter().map(|(k, v)| format!("{v} {k}")).collect();
-    let mut kinds: BTreeMap<&str, u64> = BTreeMap::new();
-    for x in &report.sessions {
-        *kinds.entry(x.kind).or_default() += 1;
-    }
-    let kinds: Vec<String> = kinds.iter().map(|(k, v)| format!("{v} {k}")).collect();
-    let skipped: u64 = s.skipped.values().sum();
-    let mut line = format!(
-        "{}, {}{}, {}, {}{}, {} without a session",
-        count(s.packets, "packet"),
-        count(report.connections.len() as u64, "connection"),
-        paren(&states),
-        count(report.hosts.len() as u64, "host"),
-        count(report.sessions.len() as u64, "session"),
-        paren(&kinds),
-        count(s.connections_without_session, "connection"),
-    );
-    if skipped > 0 {
-        line.push_str(&format!(", {skipped} frames without TCP"));
-    }
-    if s.filtered > 0 {
-        line.push_str(&format!(", {} filtered out", s.filtered));
-    }
-    line
-}
-
-/// "1 host", "2 hosts".
-fn count(n: u64, one: &str) -> String {
-    count_as(n, one, &format!("{one}s"))
-}
-
-fn count_as(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
-fn paren(items: &[String]) -> String {
-    if items.is_empty() {
-        String::new()
+    if style.colour {
+        writeln!(out, "\x1b[1m{title}\x1b[0m")?;
     } else {
-        format!(" ({})", items.join(", "))
+        writeln!(out, "{title}")?;
     }
+    writeln!(out, "{table}")
 }
 
 /// Time of day with milliseconds: the date is the same for nearly every row.
@@ -222,14 +220,14 @@ fn session_row(s: &SessionReport) -> Vec<Cell> {
         notes.push("login failed".to_owned());
     }
     if let Some(u) = s.unmatched.as_ref().filter(|u| !u.is_empty()) {
-        notes.push(count_as(
+        notes.push(super::count(
             u.len() as u64,
             "announced data connection never seen",
             "announced data connections never seen",
         ));
     }
     if !s.aliases.is_empty() {
-        notes.push(count_as(s.aliases.len() as u64, "alias", "aliases"));
+        notes.push(super::count(s.aliases.len() as u64, "alias", "aliases"));
     }
     if s.multiple_clients {
         notes.push("several clients".to_owned());

@@ -201,8 +201,8 @@ fn output_is_deterministic_and_goes_to_a_file() {
         outputs.push(std::fs::read(out_path).unwrap());
     }
     assert_eq!(outputs[0], outputs[1]);
-    let table1 = sessmap(&["analyze", path.to_str().unwrap()]);
-    let table2 = sessmap(&["analyze", path.to_str().unwrap()]);
+    let table1 = sessmap(&["analyze", "--view", "all", path.to_str().unwrap()]);
+    let table2 = sessmap(&["analyze", "--view", "all", path.to_str().unwrap()]);
     assert_eq!(table1.stdout, table2.stdout);
     let text = String::from_utf8(table1.stdout).unwrap();
     assert!(

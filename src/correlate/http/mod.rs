@@ -148,6 +148,8 @@ struct SetInfo {
     /// Its Domain attribute.
     domain: Option<u32>,
     persistent: bool,
+    secure: bool,
+    http_only: bool,
 }
 
 /// One transaction, compact.
@@ -177,6 +179,8 @@ pub struct HttpSessions {
     sets: HashMap<(u32, u32), Vec<SetInfo>>,
     /// Transactions not kept because `MAX_FACTS` was reached.
     pub dropped: u64,
+    /// Connections that carried HTTP Basic credentials, with the first user.
+    pub basic_auth: BTreeMap<u64, String>,
 }
 
 /// A session, before ids and redaction.
@@ -197,6 +201,11 @@ pub struct Session {
     pub requests: u64,
     /// The server deleted the cookie.
     pub ended: bool,
+    /// The server set one of its cookies without Secure (over cleartext
+    /// HTTP, as all HTTP sessmap reads is).
+    pub set_without_secure: bool,
+    /// The server set one of its cookies without HttpOnly.
+    pub set_without_http_only: bool,
 }
 
 impl HttpSessions {
@@ -250,6 +259,11 @@ impl HttpSessions {
                     rec.carried.push((KeyKind::Url, n, v));
                 }
             }
+            if let Some(Auth::Basic { user }) = &r.auth {
+                if self.basic_auth.len() < MAX_FACTS {
+                    self.basic_auth.entry(conn).or_insert_with(|| user.clone());
+                }
+            }
             rec.user = match &r.auth {
                 Some(Auth::Basic { user }) => Some(self.strings.id(user)),
                 Some(Auth::Other { user: Some(u), .. }) => Some(self.strings.id(u)),
@@ -280,6 +294,8 @@ impl HttpSessions {
                     host,
                     domain: c.domain.as_deref().map(|d| self.strings.id(d)),
                     persistent: c.is_persistent(),
+                    secure: c.secure,
+                    http_only: c.http_only,
                 };
                 let infos = self.sets.entry((n, v)).or_default();
                 if infos.len() < 4 {
@@ -527,6 +543,8 @@ impl HttpSessions {
                     connections: BTreeMap::new(),
                     requests: 0,
                     ended: false,
+                    set_without_secure: false,
+                    set_without_http_only: false,
                 }
             });
             s.clients.insert(tx.client);
@@ -554,6 +572,10 @@ impl HttpSessions {
                     KeyKind::Cookie => name_of(key.name).to_owned(),
                 };
                 s.values.push((label, name_of(key.value).to_owned()));
+                if let Some(infos) = sets.get(&(key.name, key.value)) {
+                    s.set_without_secure |= infos.iter().any(|i| !i.secure);
+                    s.set_without_http_only |= infos.iter().any(|i| !i.http_only);
+                }
             }
         }
         // Ended: the server deleted the cookie and the session was not used
