@@ -6,6 +6,7 @@ mod common;
 mod corpus;
 mod edge_cases;
 mod errors;
+mod formats;
 mod ftp_corpus;
 mod ftp_sessions;
 mod http_corpus;
