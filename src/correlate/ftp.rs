@@ -36,7 +36,7 @@ const EXPIRY_NS: u64 = 300_000_000_000;
 pub const MAX_EXPECTATIONS: usize = 10_000;
 /// Transfer commands kept per control session.
 pub const MAX_TRANSFERS: usize = 10_000;
-/// Characters of a command argument kept (file names, user names).
+/// Bytes of a command argument kept (file names, user names).
 const MAX_ARGUMENT: usize = 512;
 /// Connections considered per announcement (the nearest in time).
 const MAX_CANDIDATES: usize = 16;
@@ -56,7 +56,7 @@ pub struct Expectation {
 pub struct TransferCommand {
     pub ts_ns: u64,
     pub verb: String,
-    pub argument: String,
+    pub argument: Vec<u8>,
     /// Replies to it, in order (1xx then the final one).
     pub replies: Vec<u16>,
     /// When the first 1xx came (the server opened or expects the data
@@ -68,8 +68,8 @@ pub struct TransferCommand {
 pub struct Control {
     pub client: Option<Endpoint>,
     pub server: Option<Endpoint>,
-    pub user: Option<String>,
-    pub password: Option<String>,
+    pub user: Option<Vec<u8>>,
+    pub password: Option<Vec<u8>>,
     /// 230 after PASS (or USER): true; 530: false.
     pub login: Option<bool>,
     pub expectations: Vec<Expectation>,
@@ -123,7 +123,8 @@ impl FtpSessions {
         match event {
             FtpEvent::Command { verb, arg } => {
                 c.commands += 1;
-                let arg: String = arg.chars().take(MAX_ARGUMENT).collect();
+                let mut arg = arg;
+                arg.truncate(MAX_ARGUMENT);
                 match verb.as_str() {
                     "USER" => c.user = Some(arg),
                     "PASS" => {
@@ -392,7 +393,7 @@ mod tests {
                 ends,
                 FtpEvent::Command {
                     verb: "RETR".into(),
-                    arg: format!("f{ts}"),
+                    arg: format!("f{ts}").into_bytes(),
                 },
             );
         }
@@ -464,7 +465,7 @@ mod tests {
         // ... and the connection carries the second transfer's command.
         let controls: BTreeSet<u64> = f.controls.keys().copied().collect();
         let (links, _) = f.link(&controls, &[conn(3, "10.0.0.5:40003", "10.0.0.9:5000", 20)]);
-        assert_eq!(links[0].command.as_ref().unwrap().argument, "f20");
+        assert_eq!(links[0].command.as_ref().unwrap().argument, b"f20");
     }
 
     #[test]
@@ -515,6 +516,9 @@ mod tests {
         let controls: BTreeSet<u64> = f.controls.keys().copied().collect();
         let (links, _) = f.link(&controls, &[conn(2, "10.0.0.5:40002", "10.0.0.9:5000", 10)]);
         let cmd = links[0].command.as_ref().unwrap();
-        assert_eq!((cmd.verb.as_str(), cmd.argument.as_str()), ("RETR", "f10"));
+        assert_eq!(
+            (cmd.verb.as_str(), &cmd.argument[..]),
+            ("RETR", &b"f10"[..])
+        );
     }
 }

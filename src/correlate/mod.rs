@@ -20,7 +20,7 @@ use crate::proto::http::{HttpCounters, HttpLimits, HttpSink, Transaction};
 use crate::proto::{ConnParser, Protocol};
 use crate::report::{
     Announcement, ConnSession, ConnectionReport, Finding, HostReport, NoSession, PerSide, Redactor,
-    SessionReport, Transfer,
+    SessionReport, Text, Transfer,
 };
 use ftp::{ConnFacts, FtpSessions};
 use http::HttpSessions;
@@ -370,13 +370,12 @@ impl Correlator {
             // Cleartext credentials (a guest login's "password" is an email
             // address by convention: not a secret).
             let guest = c.user.as_deref().is_some_and(|u| {
-                u.eq_ignore_ascii_case("anonymous") || u.eq_ignore_ascii_case("ftp")
+                u.eq_ignore_ascii_case(b"anonymous") || u.eq_ignore_ascii_case(b"ftp")
             });
             if c.cleartext_credentials && !guest {
-                let pass = c
-                    .password
-                    .as_deref()
-                    .map_or("-".to_owned(), |p| redact.value(p));
+                let pass = c.password.as_deref().map_or("-".to_owned(), |p| {
+                    redact.value(&String::from_utf8_lossy(p))
+                });
                 push(Finding {
                     rule: "cleartext-credentials",
                     severity: "error",
@@ -384,7 +383,9 @@ impl Correlator {
                     connection: Some(control),
                     message: format!(
                         "FTP USER {} and PASS {pass} sent in cleartext on connection {control}",
-                        c.user.as_deref().unwrap_or("-")
+                        c.user
+                            .as_deref()
+                            .map_or("-".into(), |u| Text(u.to_vec()).display())
                     ),
                 });
             }
@@ -437,7 +438,7 @@ impl Correlator {
                             f.id,
                             t.replies.first().copied().unwrap_or(150),
                             t.verb,
-                            t.argument
+                            Text(t.argument.clone()).display()
                         ),
                     });
                 }
@@ -450,7 +451,7 @@ impl Correlator {
                     key: format!("ftp-control:{control}"),
                     aliases: Vec::new(),
                     clients: vec![ctl_client.ip.to_string()],
-                    user: c.user.clone(),
+                    user: c.user.clone().map(Text),
                     start: ctl_start,
                     end,
                     connections: per_conn.keys().copied().collect(),
@@ -483,7 +484,7 @@ fn transfer(l: &ftp::Link, d: &ConnectionReport) -> Transfer {
     Transfer {
         connection: l.data,
         command: verb,
-        argument: l.command.as_ref().map(|t| t.argument.clone()),
+        argument: l.command.as_ref().map(|t| Text(t.argument.clone())),
         direction: upload.map(|u| if u { "upload" } else { "download" }),
         mode: if passive { "passive" } else { "active" },
         setup: l.kind.to_string(),
@@ -623,7 +624,7 @@ fn http_session(s: http::Session, redact: &Redactor) -> (SessionReport, BTreeMap
             key,
             aliases: values.collect(),
             clients: s.clients.iter().map(IpAddr::to_string).collect(),
-            user: (!user.is_empty()).then(|| user.join(", ")),
+            user: (!user.is_empty()).then(|| Text::from(user.join(", "))),
             start: s.start_ns,
             end: s.end_ns,
             connections: s.connections.keys().copied().collect(),

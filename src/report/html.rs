@@ -50,7 +50,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             esc(&s.clients.join(" ")),
             conns.join(" "),
             s.requests,
-            esc(s.user.as_deref().unwrap_or("")),
+            esc(&s.user.as_ref().map(|u| u.display()).unwrap_or_default()),
             rfc3339(s.start)
         )?;
     }

@@ -28,7 +28,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                 cell(&s.clients.join(" ")),
                 conns.join(" "),
                 s.requests,
-                cell(s.user.as_deref().unwrap_or("")),
+                cell(&s.user.as_ref().map(|u| u.display()).unwrap_or_default()),
                 rfc3339(s.start)
             )?;
         }

@@ -15,7 +15,7 @@ mod time;
 
 pub use model::{
     Announcement, ConnSession, ConnectionReport, Finding, HostReport, NoSession, PerSide, Report,
-    SessionReport, Stats, Transfer, SCHEMA,
+    SessionReport, Stats, Text, Transfer, SCHEMA,
 };
 pub use redact::{KeyBuilder, Redactor};
 pub use time::rfc3339;

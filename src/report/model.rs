@@ -154,7 +154,7 @@ pub struct SessionReport {
     /// with it.
     pub aliases: Vec<String>,
     pub clients: Vec<String>,
-    pub user: Option<String>,
+    pub user: Option<Text>,
     #[serde(serialize_with = "as_rfc3339")]
     pub start: u64,
     #[serde(serialize_with = "as_rfc3339")]
@@ -189,7 +189,7 @@ pub struct Transfer {
     pub connection: u64,
     /// RETR, STOR, LIST, … (absent when no transfer command was seen).
     pub command: Option<String>,
-    pub argument: Option<String>,
+    pub argument: Option<Text>,
     /// `download` (server to client) or `upload`.
     pub direction: Option<&'static str>,
     /// `passive` or `active`.
@@ -246,4 +246,53 @@ pub struct HostReport {
     pub sessions: u64,
     /// Connections this address accepted (as server).
     pub served: u64,
+}
+
+/// Text from the capture. Valid UTF-8 is a JSON string; anything else keeps
+/// its bytes as `{"bytes": "<base64>"}` rather than being mangled.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Text(pub Vec<u8>);
+
+impl Text {
+    /// For people: the text, with invalid bytes shown as `\xNN`.
+    pub fn display(&self) -> String {
+        let mut out = String::new();
+        for chunk in self.0.utf8_chunks() {
+            out.push_str(chunk.valid());
+            for b in chunk.invalid() {
+                out.push_str(&format!("\\x{b:02x}"));
+            }
+        }
+        out
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Self {
+        Text(s.as_bytes().to_vec())
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Self {
+        Text(s.into_bytes())
+    }
+}
+
+impl Serialize for Text {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use base64::Engine;
+        match std::str::from_utf8(&self.0) {
+            Ok(text) => s.serialize_str(text),
+            Err(_) => {
+                use serde::ser::SerializeMap;
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry(
+                    "bytes",
+                    &base64::engine::general_purpose::STANDARD.encode(&self.0),
+                )?;
+                m.end()
+            }
+        }
+    }
 }

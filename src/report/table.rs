@@ -184,7 +184,7 @@ fn session_rows(s: &SessionReport) -> Vec<Vec<Cell>> {
     let mut rows = vec![session_row(s)];
     for t in s.transfers.iter().flatten() {
         let what = match (&t.command, &t.argument) {
-            (Some(c), Some(a)) if !a.is_empty() => format!("{c} {a}"),
+            (Some(c), Some(a)) if !a.0.is_empty() => format!("{c} {}", a.display()),
             (Some(c), _) => c.clone(),
             _ => "(no transfer command seen)".to_owned(),
         };
@@ -243,7 +243,9 @@ fn session_row(s: &SessionReport) -> Vec<Cell> {
         Cell::new(s.clients.join(" ")),
         Cell::new(s.connections.len()),
         Cell::new(s.requests),
-        Cell::new(safe(s.user.as_deref().unwrap_or(""))),
+        Cell::new(safe(
+            &s.user.as_ref().map(|u| u.display()).unwrap_or_default(),
+        )),
         Cell::new(time_of_day(s.start)),
         Cell::new(seconds(s.start, s.end)),
         Cell::new(notes.join(", ")),

@@ -583,3 +583,39 @@ fn ftp_data_after_a_150_that_matches_no_announcement_is_flagged() {
         "{bounce}"
     );
 }
+
+#[test]
+fn non_utf8_file_names_keep_their_bytes() {
+    let mut ctl = Talk::new("10.3.0.1:40000", "10.3.0.2:21", 1, 1);
+    ctl.handshake();
+    ftp_control(
+        &mut ctl,
+        &[
+            (false, "220 ready\r\n"),
+            (true, "USER anonymous\r\n"),
+            (false, "230 in\r\n"),
+            (true, "PASV\r\n"),
+            (false, "227 Entering Passive Mode (10,3,0,2,19,137).\r\n"),
+        ],
+    );
+    // A Latin-1 file name: "café.txt".
+    ctl.send(true, b"RETR caf\xe9.txt\r\n");
+    ftp_control(&mut ctl, &[(false, "150 go\r\n")]);
+    let mut data = Talk::new("10.3.0.1:40002", "10.3.0.2:5001", 1, 1);
+    data.ts_ns = ctl.ts_ns + 1_000_000;
+    data.handshake();
+    data.send(false, b"hello");
+    data.close();
+    ctl.ts_ns = data.ts_ns + 1_000_000;
+    ftp_control(&mut ctl, &[(false, "226 done\r\n")]);
+    ctl.close();
+    let mut frames = ctl.frames;
+    frames.extend(data.frames);
+    frames.sort_by_key(|(ts, _)| *ts);
+    let r = analyze_frames(LinkType::ETHERNET, &frames);
+    let t = &r["sessions"][0]["transfers"][0];
+    assert_eq!(t["command"], "RETR");
+    // base64 of "caf\xe9.txt"
+    assert_eq!(t["argument"], serde_json::json!({"bytes": "Y2Fm6S50eHQ="}));
+    assert_eq!(t["bytes"], 5);
+}

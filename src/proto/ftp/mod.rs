@@ -110,10 +110,8 @@ impl fmt::Display for ExpectKind {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FtpEvent {
-    Command {
-        verb: String,
-        arg: String,
-    },
+    /// A command; its argument as sent (file names need not be UTF-8).
+    Command { verb: String, arg: Vec<u8> },
     /// A complete reply; `to` is the verb of the command it answers.
     Reply {
         code: u16,
@@ -126,14 +124,9 @@ pub enum FtpEvent {
         endpoint: Advertised,
     },
     /// An announcement whose argument could not be trusted.
-    MalformedExpect {
-        kind: ExpectKind,
-        why: &'static str,
-    },
+    MalformedExpect { kind: ExpectKind, why: &'static str },
     /// A security mechanism was accepted: the channel is encrypted now.
-    Opaque {
-        mechanism: String,
-    },
+    Opaque { mechanism: String },
     /// Cleartext again (after CCC).
     Clear,
 }
@@ -451,20 +444,23 @@ impl FtpParser {
             self.confirmed = true;
         }
         self.counters.commands += 1;
-        let arg = String::from_utf8_lossy(line.get(verb.len() + 1..).unwrap_or_default())
-            .trim()
-            .to_owned();
+        let arg = line
+            .get(verb.len() + 1..)
+            .unwrap_or_default()
+            .trim_ascii()
+            .to_vec();
+        let text = String::from_utf8_lossy(&arg).into_owned();
         if self.waiting.len() >= MAX_WAITING {
             self.waiting.pop_front();
         }
         self.waiting.push_back(verb.clone());
         let active = match verb.as_str() {
-            "PORT" => Some((ExpectKind::Port, address::host_port_numbers(&arg))),
-            "EPRT" => Some((ExpectKind::Eprt, address::eprt_argument(&arg))),
-            "LPRT" => Some((ExpectKind::Lprt, address::long_host_port(&arg))),
+            "PORT" => Some((ExpectKind::Port, address::host_port_numbers(&text))),
+            "EPRT" => Some((ExpectKind::Eprt, address::eprt_argument(&text))),
+            "LPRT" => Some((ExpectKind::Lprt, address::long_host_port(&text))),
             "AUTH" => {
                 // Only the mechanism's name: an argument could carry more.
-                let mechanism = arg
+                let mechanism = text
                     .split_whitespace()
                     .next()
                     .unwrap_or("")

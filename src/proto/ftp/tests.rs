@@ -92,7 +92,7 @@ fn login_and_passive_retr() {
     );
     assert!(ev.contains(&FtpEvent::Command {
         verb: "RETR".into(),
-        arg: "robots.txt".into()
+        arg: b"robots.txt".to_vec()
     }));
 }
 
@@ -219,7 +219,7 @@ fn auth_tls_makes_the_channel_opaque_and_ccc_clears_it() {
     // After CCC the PASV command itself is read again and pairs its reply.
     assert!(ev.contains(&FtpEvent::Command {
         verb: "PASV".into(),
-        arg: String::new()
+        arg: Vec::new()
     }));
     assert!(replies(&ev).contains(&(227, Some("PASV".into()))));
     // Nothing between the 234 and the cleartext was read as FTP.
@@ -253,7 +253,7 @@ fn long_lines_are_cut_and_counted() {
     assert_eq!(p.counters.long_lines, 1);
     assert!(ev.contains(&FtpEvent::Command {
         verb: "NOOP".into(),
-        arg: String::new()
+        arg: Vec::new()
     }));
 }
 
@@ -280,7 +280,7 @@ fn a_gap_drops_the_partial_line_only() {
         verbs,
         [&FtpEvent::Command {
             verb: "STOR".into(),
-            arg: "up.bin".into()
+            arg: b"up.bin".to_vec()
         }]
     );
     assert_eq!(p.counters.lost_bytes, 10);
