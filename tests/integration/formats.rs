@@ -6,7 +6,9 @@ use crate::common::*;
 use serde_json::Value;
 use std::process::Command;
 
-const FORMATS: &[&str] = &["table", "json", "ndjson", "csv", "markdown", "junit", "html"];
+const FORMATS: &[&str] = &[
+    "table", "json", "ndjson", "csv", "markdown", "junit", "html",
+];
 
 fn capture(rel: &str) -> String {
     repo(rel).to_string_lossy().into_owned()
@@ -25,7 +27,14 @@ fn snapshots_of_every_format() {
         ("ftp", "testdata/ftp/passive-active/capture.pcap"),
     ] {
         for format in FORMATS {
-            let text = output(&["analyze", "--format", format, "--view", "all", &capture(path)]);
+            let text = output(&[
+                "analyze",
+                "--format",
+                format,
+                "--view",
+                "all",
+                &capture(path),
+            ]);
             insta::assert_snapshot!(format!("{name}-{format}"), text);
         }
     }
@@ -33,24 +42,45 @@ fn snapshots_of_every_format() {
 
 #[test]
 fn junit_parses_with_one_suite_per_rule() {
-    let xml = output(&["analyze", "--format", "junit", &capture("testdata/ftp/passive-active/capture.pcap")]);
+    let xml = output(&[
+        "analyze",
+        "--format",
+        "junit",
+        &capture("testdata/ftp/passive-active/capture.pcap"),
+    ]);
     let doc = roxmltree::Document::parse(&xml).expect("valid XML");
     let root = doc.root_element();
     assert_eq!(root.tag_name().name(), "testsuites");
-    let suites: Vec<_> = root.children().filter(|n| n.has_tag_name("testsuite")).collect();
+    let suites: Vec<_> = root
+        .children()
+        .filter(|n| n.has_tag_name("testsuite"))
+        .collect();
     assert_eq!(suites.len(), sessmap::report::rules::RULES.len());
     let report = analyze_json(&[&capture("testdata/ftp/passive-active/capture.pcap")]);
     let findings = report["findings"].as_array().unwrap();
     assert!(!findings.is_empty());
-    let failures: usize = doc.descendants().filter(|n| n.has_tag_name("failure")).count();
+    let failures: usize = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("failure"))
+        .count();
     assert_eq!(failures, findings.len());
-    assert_eq!(root.attribute("failures"), Some(findings.len().to_string().as_str()));
+    assert_eq!(
+        root.attribute("failures"),
+        Some(findings.len().to_string().as_str())
+    );
     for suite in suites {
-        let cases = suite.children().filter(|n| n.has_tag_name("testcase")).count();
+        let cases = suite
+            .children()
+            .filter(|n| n.has_tag_name("testcase"))
+            .count();
         assert_eq!(suite.attribute("tests"), Some(cases.to_string().as_str()));
         let rule = suite.attribute("name").unwrap();
         let want = findings.iter().filter(|f| f["rule"] == rule).count();
-        assert_eq!(suite.attribute("failures"), Some(want.to_string().as_str()), "{rule}");
+        assert_eq!(
+            suite.attribute("failures"),
+            Some(want.to_string().as_str()),
+            "{rule}"
+        );
     }
 }
 
@@ -62,7 +92,14 @@ fn ndjson_loads_into_sqlite_and_sql_reproduces_the_sessions() {
     let dir = tempfile::tempdir().unwrap();
     let nd = dir.path().join("report.ndjson");
     let path = capture("testdata/http-sessions/keepalive-parallel/capture.pcap");
-    let out = sessmap(&["analyze", "--format", "ndjson", "-o", nd.to_str().unwrap(), &path]);
+    let out = sessmap(&[
+        "analyze",
+        "--format",
+        "ndjson",
+        "-o",
+        nd.to_str().unwrap(),
+        &path,
+    ]);
     assert!(out.status.success());
     let script = r#"
 import json, sqlite3, sys
@@ -79,15 +116,29 @@ rows = db.execute("""
 """).fetchall()
 print(json.dumps(rows))
 "#;
-    let py = Command::new("python3").arg("-c").arg(script).arg(&nd).output().expect("python3");
-    assert!(py.status.success(), "{}", String::from_utf8_lossy(&py.stderr));
+    let py = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&nd)
+        .output()
+        .expect("python3");
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
     let rows: Vec<(u64, u64)> = serde_json::from_slice(&py.stdout).unwrap();
     let report = analyze_json(&[&path]);
     let want: Vec<(u64, u64)> = report["sessions"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| (s["id"].as_u64().unwrap(), s["connections"].as_array().unwrap().len() as u64))
+        .map(|s| {
+            (
+                s["id"].as_u64().unwrap(),
+                s["connections"].as_array().unwrap().len() as u64,
+            )
+        })
         .collect();
     assert!(!want.is_empty());
     assert_eq!(rows, want);
@@ -95,9 +146,17 @@ print(json.dumps(rows))
     let text = std::fs::read_to_string(&nd).unwrap();
     let types: std::collections::BTreeSet<String> = text
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["type"].as_str().unwrap().to_owned())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
-    assert_eq!(types.into_iter().collect::<Vec<_>>(), ["connection", "finding", "host", "input", "session", "stats"]);
+    assert_eq!(
+        types.into_iter().collect::<Vec<_>>(),
+        ["connection", "finding", "host", "input", "session", "stats"]
+    );
 }
 
 #[test]
@@ -112,7 +171,11 @@ fn csv_has_one_row_per_connection_session_pair() {
         .map(|c| c["sessions"].as_array().unwrap().len().max(1))
         .sum();
     assert_eq!(text.lines().count(), 1 + pairs);
-    assert!(text.lines().next().unwrap().starts_with("connection,client,server,"));
+    assert!(text
+        .lines()
+        .next()
+        .unwrap()
+        .starts_with("connection,client,server,"));
 }
 
 #[test]
@@ -128,15 +191,27 @@ fn fail_on_and_assertions_set_the_exit_code() {
     assert_eq!(run(&["--fail-on", "error"]).status.code(), Some(0));
     let out = run(&["--fail-on", "warning"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("--fail-on") && stderr(&out).contains("session-cookie-insecure"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--fail-on") && stderr(&out).contains("session-cookie-insecure"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(run(&["--expect-sessions", "2"]).status.code(), Some(0));
     let out = run(&["--expect-sessions", "3"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("expected 3 sessions, found 2"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("expected 3 sessions, found 2"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(run(&["--max-unassigned", "1"]).status.code(), Some(0));
     let out = run(&["--max-unassigned", "0"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("1 connections with payload belong to no session"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("1 connections with payload belong to no session"),
+        "{}",
+        stderr(&out)
+    );
     // Input errors are 2, whatever the gates.
     let out = sessmap(&["analyze", "--fail-on", "error", "/nonexistent.pcap"]);
     assert_eq!(out.status.code(), Some(2));
@@ -149,7 +224,11 @@ fn a_capture_with_no_packets_is_an_error() {
     write_pcap(&path, sessmap::capture::LinkType::ETHERNET, &[]);
     let out = sessmap(&["analyze", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("empty.pcap") && stderr(&out).contains("no packets"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("empty.pcap") && stderr(&out).contains("no packets"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -163,10 +242,22 @@ fn no_secret_in_any_format_without_show_secrets() {
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|s| s["values"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()))
+        .flat_map(|s| {
+            s["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_owned())
+        })
         .collect();
-    cases.push((capture("testdata/http-sessions/two-browsers/capture.pcap"), cookies));
-    cases.push((capture("testdata/ftp/passive-active/capture.pcap"), vec!["secret".to_owned()]));
+    cases.push((
+        capture("testdata/http-sessions/two-browsers/capture.pcap"),
+        cookies,
+    ));
+    cases.push((
+        capture("testdata/ftp/passive-active/capture.pcap"),
+        vec!["secret".to_owned()],
+    ));
     for (path, secrets) in &cases {
         for format in FORMATS {
             let text = output(&["analyze", "--format", format, "--view", "all", path]);
@@ -175,7 +266,10 @@ fn no_secret_in_any_format_without_show_secrets() {
             }
         }
         let shown = output(&["analyze", "--format", "json", "--show-secrets", path]);
-        assert!(secrets.iter().all(|s| shown.contains(s.as_str())), "{path}: --show-secrets");
+        assert!(
+            secrets.iter().all(|s| shown.contains(s.as_str())),
+            "{path}: --show-secrets"
+        );
     }
 }
 
@@ -184,14 +278,22 @@ fn completions_and_man_page() {
     let bash = output(&["completions", "bash"]);
     assert!(bash.contains("sessmap") && bash.contains("--fail-on"));
     let man = output(&["man"]);
-    assert!(man.contains(".TH sessmap") || man.contains(".TH \"sessmap\""), "{}", &man[..200.min(man.len())]);
+    assert!(
+        man.contains(".TH sessmap") || man.contains(".TH \"sessmap\""),
+        "{}",
+        &man[..200.min(man.len())]
+    );
 }
 
 #[test]
 fn views_pick_the_tables() {
     let path = capture("testdata/http-sessions/two-browsers/capture.pcap");
     let default = output(&["analyze", &path]);
-    assert!(default.contains("\nSessions\n") && default.contains("\nHosts\n") && !default.contains("\nConnections\n"));
+    assert!(
+        default.contains("\nSessions\n")
+            && default.contains("\nHosts\n")
+            && !default.contains("\nConnections\n")
+    );
     let conns = output(&["analyze", "--view", "connections", &path]);
     assert!(conns.contains("\nConnections\n") && !conns.contains("\nSessions\n"));
     // Not a terminal: no colour codes.
