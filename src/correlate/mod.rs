@@ -455,7 +455,9 @@ impl Correlator {
                     start: ctl_start,
                     end,
                     connections: per_conn.keys().copied().collect(),
-                    requests: c.commands,
+                    // Commands on the control connection plus one per data
+                    // connection, as the connections' own counts add up.
+                    requests: per_conn.values().sum(),
                     multiple_clients: false,
                     ended: false,
                     control: Some(control),

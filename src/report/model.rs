@@ -187,7 +187,7 @@ pub struct SessionReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct Transfer {
     pub connection: u64,
-    /// RETR, STOR, LIST, … (absent when no transfer command was seen).
+    /// RETR, STOR, LIST, … (null when no transfer command was seen).
     pub command: Option<String>,
     pub argument: Option<Text>,
     /// `download` (server to client) or `upload`.
@@ -208,7 +208,7 @@ pub struct Transfer {
 #[derive(Debug, Clone, Serialize)]
 pub struct Announcement {
     pub setup: String,
-    /// `ip:port` (the port alone for EPSV, whose address is the server's).
+    /// `ip:port`, or `:port` for EPSV (whose address is the server's).
     pub endpoint: String,
     #[serde(serialize_with = "as_rfc3339")]
     pub at: u64,
