@@ -9,6 +9,8 @@ mod errors;
 mod formats;
 mod ftp_corpus;
 mod ftp_sessions;
+mod html_report;
 mod http_corpus;
 mod http_sessions;
 mod real_captures;
+mod schema;
