@@ -4,6 +4,10 @@ use super::Report;
 use std::io::{self, Write};
 
 pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, report).map_err(io::Error::other)?;
+    // Keep the I/O error's kind: a closed pipe must stay a closed pipe.
+    serde_json::to_writer_pretty(&mut *out, report).map_err(|e| match e.io_error_kind() {
+        Some(kind) => io::Error::new(kind, e),
+        None => io::Error::other(e),
+    })?;
     out.write_all(b"\n")
 }

@@ -299,3 +299,43 @@ fn views_pick_the_tables() {
     // Not a terminal: no colour codes.
     assert!(!default.contains('\u{1b}'));
 }
+
+#[test]
+fn a_closed_pipe_exits_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    // Enough connections that the report outgrows a pipe's buffer.
+    let mut frames = Vec::new();
+    for i in 0..600u16 {
+        let mut t = Talk::new(
+            &format!("10.4.{}.{}:40000", i / 250, i % 250 + 1),
+            "10.4.9.9:80",
+            1,
+            1,
+        );
+        t.ts_ns += u64::from(i) * 1_000_000;
+        t.handshake();
+        t.close();
+        frames.extend(t.frames);
+    }
+    frames.sort_by_key(|(ts, _)| *ts);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("many.pcap");
+    write_pcap(&path, sessmap::capture::LinkType::ETHERNET, &frames);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sessmap"))
+        .args(["analyze", "--format", "json", path.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut head).unwrap();
+    // The reader goes away, like `| head -c 16`.
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
