@@ -447,8 +447,8 @@ impl Correlator {
                 SessionReport {
                     id: 0,
                     kind: "ftp",
-                    server: ctl_server.to_string(),
-                    key: format!("ftp-control:{control}"),
+                    server: ctl_server.to_string().into(),
+                    key: format!("ftp-control:{control}").into(),
                     aliases: Vec::new(),
                     clients: vec![ctl_client.ip.to_string()],
                     user: c.user.clone().map(Text),
@@ -622,9 +622,9 @@ fn http_session(s: http::Session, redact: &Redactor) -> (SessionReport, BTreeMap
         SessionReport {
             id: 0,
             kind: "http",
-            server: s.site.clone(),
-            key,
-            aliases: values.collect(),
+            server: Text::from_lossless(&s.site),
+            key: Text::from_lossless(&key),
+            aliases: values.map(|v| Text::from_lossless(&v)).collect(),
             clients: s.clients.iter().map(IpAddr::to_string).collect(),
             user: (!user.is_empty()).then(|| Text::from(user.join(", "))),
             start: s.start_ns,

@@ -63,8 +63,8 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             let mut r = base.clone();
             r.push(link.id.to_string());
             r.push(s.map_or(String::new(), |s| s.kind.to_owned()));
-            r.push(s.map_or(String::new(), |s| s.key.clone()));
-            r.push(s.map_or(String::new(), |s| s.server.clone()));
+            r.push(s.map_or(String::new(), |s| s.key.to_string()));
+            r.push(s.map_or(String::new(), |s| s.server.to_string()));
             r.push(link.requests.to_string());
             r.push(String::new());
             row(out, r.into_iter())?;

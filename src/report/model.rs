@@ -147,12 +147,12 @@ pub struct SessionReport {
     pub id: u64,
     pub kind: &'static str,
     /// The site the session belongs to (cookie scope).
-    pub server: String,
+    pub server: Text,
     /// `NAME=value` (the value redacted unless `--show-secrets`).
-    pub key: String,
+    pub key: Text,
     /// Other values of the session: rotated ids, other session cookies sent
     /// with it.
-    pub aliases: Vec<String>,
+    pub aliases: Vec<Text>,
     pub clients: Vec<String>,
     pub user: Option<Text>,
     #[serde(serialize_with = "as_rfc3339")]
@@ -250,7 +250,7 @@ pub struct HostReport {
 
 /// Text from the capture. Valid UTF-8 is a JSON string; anything else keeps
 /// its bytes as `{"bytes": "<base64>"}` rather than being mangled.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Text(pub Vec<u8>);
 
 impl Text {
@@ -264,6 +264,45 @@ impl Text {
             }
         }
         out
+    }
+}
+
+/// Bytes as a `String` without losing any: valid UTF-8 stays as it is, and
+/// each byte of an invalid sequence becomes the private-use character
+/// U+F700 + byte, which [`Text::from_lossless`] turns back into the byte.
+/// Parsers use it so facts can travel as strings and still reach the report
+/// byte for byte.
+pub fn lossless(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push(char::from_u32(0xF700 + u32::from(*b)).unwrap_or('\u{fffd}'));
+        }
+    }
+    out
+}
+
+impl Text {
+    /// The bytes a [`lossless`] string stands for.
+    pub fn from_lossless(s: &str) -> Text {
+        let mut out = Vec::with_capacity(s.len());
+        for c in s.chars() {
+            match u32::from(c) {
+                v @ 0xF700..=0xF7FF => out.push((v - 0xF700) as u8),
+                _ => {
+                    let mut buf = [0u8; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                }
+            }
+        }
+        Text(out)
+    }
+}
+
+impl std::fmt::Display for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.display())
     }
 }
 
@@ -294,5 +333,25 @@ impl Serialize for Text {
                 m.end()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lossless_round_trip() {
+        for bytes in [
+            &b"plain"[..],
+            b"caf\xe9",
+            b"\xff\xfe\x00x",
+            "日本".as_bytes(),
+        ] {
+            assert_eq!(Text::from_lossless(&lossless(bytes)).0, bytes);
+        }
+        let json = serde_json::to_string(&Text::from_lossless(&lossless(b"caf\xe9"))).unwrap();
+        assert_eq!(json, r#"{"bytes":"Y2Fm6Q=="}"#);
+        assert_eq!(serde_json::to_string(&Text::from("ok")).unwrap(), r#""ok""#);
     }
 }

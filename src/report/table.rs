@@ -238,8 +238,8 @@ fn session_row(s: &SessionReport) -> Vec<Cell> {
     vec![
         Cell::new(s.id),
         Cell::new(s.kind),
-        Cell::new(safe(&s.server)),
-        Cell::new(safe(&s.key)),
+        Cell::new(safe(&s.server.to_string())),
+        Cell::new(safe(&s.key.to_string())),
         Cell::new(s.clients.join(" ")),
         Cell::new(s.connections.len()),
         Cell::new(s.requests),

@@ -619,3 +619,35 @@ fn non_utf8_file_names_keep_their_bytes() {
     assert_eq!(t["argument"], serde_json::json!({"bytes": "Y2Fm6S50eHQ="}));
     assert_eq!(t["bytes"], 5);
 }
+
+#[test]
+fn non_utf8_hosts_and_cookie_values_keep_their_bytes() {
+    let mut t = Talk::new(C, S, 1, 1);
+    t.handshake();
+    t.send(
+        true,
+        b"GET / HTTP/1.1\r\nHost: caf\xe9.example\r\nCookie: PHPSESSID=abc\xff12345678\r\n\r\n",
+    );
+    t.send(false, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    t.close();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("latin1.pcap");
+    write_pcap(&path, LinkType::ETHERNET, &t.frames);
+    let r = analyze_json(&["--show-secrets", path.to_str().unwrap()]);
+    let s = &r["sessions"][0];
+    // base64 of "caf\xe9.example" and of "PHPSESSID=abc\xff12345678".
+    assert_eq!(
+        s["server"],
+        serde_json::json!({"bytes": "Y2Fm6S5leGFtcGxl"})
+    );
+    assert_eq!(
+        s["key"],
+        serde_json::json!({"bytes": "UEhQU0VTU0lEPWFiY/8xMjM0NTY3OA=="})
+    );
+    // Redacted, the key is plain text again.
+    let r = analyze_json(&[path.to_str().unwrap()]);
+    assert!(r["sessions"][0]["key"]
+        .as_str()
+        .unwrap()
+        .starts_with("PHPSESSID=fp:"));
+}

@@ -28,11 +28,7 @@ fn snapshots_of_every_format() {
     ] {
         for format in FORMATS {
             let text = output(&[
-                "analyze",
-                "--format",
-                format,
-                "--view",
-                "all",
+                "analyze", "--format", format, "--view", "all",
                 // Relative (tests run in the package root): the report names
                 // its inputs, and a snapshot must not depend on the clone.
                 path,

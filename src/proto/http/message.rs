@@ -192,7 +192,7 @@ pub fn parse_authorization(value: &str) -> Option<Auth> {
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(rest)
                 .ok()?;
-            let text = String::from_utf8_lossy(&decoded);
+            let text = crate::report::lossless(&decoded);
             let user = text.split_once(':').map_or(&*text, |(u, _)| u);
             Some(Auth::Basic {
                 user: user.to_owned(),

@@ -24,6 +24,7 @@ pub use message::{
 };
 
 use crate::flow::{At, Direction};
+use crate::report::lossless;
 use serde::Serialize;
 use side::{Framing, Side, Step};
 use std::collections::VecDeque;
@@ -249,7 +250,7 @@ impl HttpParser {
         let mut framing = Framing::None;
         let mut upgrade = false;
         for h in parsed.headers.iter() {
-            let value = String::from_utf8_lossy(h.value);
+            let value = lossless(h.value);
             match h.name.to_ascii_lowercase().as_str() {
                 "host" => req.host = Some(host_only(&value)),
                 "cookie" => message::parse_cookie_header(&value, &mut req.cookies),
@@ -326,7 +327,7 @@ impl HttpParser {
             let name = h.name.to_ascii_lowercase();
             match name.as_str() {
                 "set-cookie" if resp.set_cookies.len() < message::MAX_COOKIES => {
-                    let value = String::from_utf8_lossy(h.value);
+                    let value = lossless(h.value);
                     resp.set_cookies.extend(message::parse_set_cookie(&value));
                 }
                 "content-length" if !has_length => {
