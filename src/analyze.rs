@@ -5,7 +5,7 @@ use crate::capture::{CaptureError, Frame, InputSummary, Inputs, LinkType};
 use crate::correlate::{CorrelateConfig, Correlator};
 use crate::decode::{Decoder, FragLimits};
 use crate::flow::{FlowLimits, FlowTable};
-use crate::report::{Finding, KeyBuilder, Redactor, Report, Stats, SCHEMA};
+use crate::report::{Finding, KeyBuilder, LiveStats, Redactor, Report, Stats, SCHEMA};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -131,7 +131,23 @@ impl Analyzer {
     }
 
     /// Ends every connection and builds the report.
-    pub fn finish(mut self, inputs: Vec<InputSummary>) -> Report {
+    pub fn finish(self, inputs: Vec<InputSummary>) -> Report {
+        self.finish_with(inputs, None)
+    }
+
+    /// Live-capture counters so far: packets, connections opened, and the
+    /// session tally.
+    pub fn progress(&self) -> (u64, u64, crate::correlate::LiveTally) {
+        (
+            self.packets,
+            self.flows.connections_opened(),
+            self.flows.factory().live_tally(),
+        )
+    }
+
+    /// Ends every connection and builds the report, with libpcap's counts
+    /// for a live capture.
+    pub fn finish_with(mut self, inputs: Vec<InputSummary>, live: Option<LiveStats>) -> Report {
         self.decoder.finish();
         let (mut correlator, flow_stats) = self.flows.finish();
         let redact = Redactor::new(self.key.key(), self.show_secrets);
@@ -179,6 +195,7 @@ impl Analyzer {
         }
         let stats = Stats {
             packets: self.packets,
+            live,
             linktypes: self
                 .linktypes
                 .iter()
@@ -229,6 +246,12 @@ fn incomplete(stats: &Stats, connections: &[crate::report::ConnectionReport]) ->
     });
     if missed > 0 {
         why.push(format!("{missed} bytes missed in {gappy} connections"));
+    }
+    if let Some(live) = stats.live.filter(|l| l.dropped + l.interface_dropped > 0) {
+        why.push(format!(
+            "{} packets dropped by the kernel, {} by the interface",
+            live.dropped, live.interface_dropped
+        ));
     }
     if stats.truncated_inputs > 0 {
         why.push(format!("{} input(s) cut short", stats.truncated_inputs));

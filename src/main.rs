@@ -6,7 +6,8 @@
 use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use sessmap::analyze::{analyze_files, Options};
+use sessmap::analyze::{analyze_files, Analyzer, Options};
+use sessmap::capture::{InputFormat, InputSummary, LiveOptions, LiveProgress};
 use sessmap::report::rules::severity_rank;
 use sessmap::report::{render, Format, RenderOptions, Report, Views};
 use std::io::{self, IsTerminal, Write};
@@ -28,6 +29,11 @@ struct Cli {
 enum Command {
     /// Analyze capture files (pcap or pcapng, optionally gzip-compressed).
     Analyze(AnalyzeArgs),
+    /// Capture live from an interface until Ctrl-C, SIGTERM, --duration or
+    /// --count, then report.
+    Live(LiveArgs),
+    /// List the capture interfaces and their addresses.
+    Interfaces,
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -42,6 +48,49 @@ struct AnalyzeArgs {
     /// Capture files, merged by timestamp; '-' reads standard input.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
+    /// Only analyze frames matching this BPF expression (tcpdump syntax).
+    #[arg(long, value_name = "BPF")]
+    filter: Option<String>,
+    #[command(flatten)]
+    report: ReportArgs,
+}
+
+#[derive(clap::Args)]
+struct LiveArgs {
+    /// The interface to capture on (see `sessmap interfaces`).
+    #[arg(short, long, value_name = "IFACE")]
+    interface: String,
+    /// Capture only frames matching this BPF expression (tcpdump syntax).
+    #[arg(short = 'f', long = "bpf", value_name = "BPF")]
+    filter: Option<String>,
+    /// Stop after this long (e.g. 30s, 5m, 1h).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    duration: Option<std::time::Duration>,
+    /// Stop after this many packets.
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+    /// Also write the packets to this pcap file.
+    #[arg(short = 'w', long = "write", value_name = "FILE")]
+    write: Option<PathBuf>,
+    /// Bytes captured per packet.
+    #[arg(long, value_name = "N", default_value_t = 262_144)]
+    snaplen: i32,
+    /// Do not put the interface into promiscuous mode.
+    #[arg(long)]
+    no_promisc: bool,
+    /// How often the status on stderr is refreshed.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    interval: std::time::Duration,
+    /// No status on stderr.
+    #[arg(short, long)]
+    quiet: bool,
+    #[command(flatten)]
+    report: ReportArgs,
+}
+
+/// What to do with the report, for `analyze` and `live` alike.
+#[derive(clap::Args)]
+struct ReportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = FormatArg::Table)]
     format: FormatArg,
@@ -51,9 +100,6 @@ struct AnalyzeArgs {
     /// Table views to show (the summary line is always there).
     #[arg(long, value_enum, value_delimiter = ',', value_name = "VIEW")]
     view: Vec<ViewArg>,
-    /// Only analyze frames matching this BPF expression (tcpdump syntax).
-    #[arg(long, value_name = "BPF")]
-    filter: Option<String>,
     /// Also treat this cookie name as a session cookie (repeatable).
     #[arg(long = "cookie", value_name = "NAME")]
     cookies: Vec<String>,
@@ -76,6 +122,29 @@ struct AnalyzeArgs {
     #[arg(long, value_name = "SECS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..))]
     idle_timeout: u64,
+}
+
+/// `30s`, `500ms`, `5m`, `1h`, or plain seconds.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(
+        s.find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(s.len()),
+    );
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (try 30s, 5m, 1h)"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use ms, s, m or h)")),
+    };
+    if !secs.is_finite() || secs <= 0.0 {
+        return Err(format!("{s:?}: must be more than zero"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -142,6 +211,14 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Analyze(args) => analyze(args),
+        Command::Live(args) => live(args),
+        Command::Interfaces => {
+            let mut out = io::stdout().lock();
+            for (name, addrs) in sessmap::capture::interfaces()? {
+                writeln!(out, "{name}\t{}", addrs.join(" "))?;
+            }
+            Ok(Outcome::Ok)
+        }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "sessmap", &mut io::stdout());
             Ok(Outcome::Ok)
@@ -153,15 +230,20 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
     }
 }
 
-fn analyze(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
+fn options(report: &ReportArgs, filter: Option<String>) -> Options {
     let mut options = Options {
-        filter: args.filter,
+        filter,
         ..Options::default()
     };
-    options.flows.idle_timeout_ns = args.idle_timeout.saturating_mul(1_000_000_000);
-    options.correlate.sessions.cookies = args.cookies;
-    options.correlate.sessions.url_params = args.url_params;
-    options.show_secrets = args.show_secrets;
+    options.flows.idle_timeout_ns = report.idle_timeout.saturating_mul(1_000_000_000);
+    options.correlate.sessions.cookies = report.cookies.clone();
+    options.correlate.sessions.url_params = report.url_params.clone();
+    options.show_secrets = report.show_secrets;
+    options
+}
+
+fn analyze(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
+    let options = options(&args.report, args.filter);
     let progress = progress_bar(&args.files);
     let report = analyze_files(&args.files, &options, &mut |done| {
         if let Some(bar) = &progress {
@@ -171,6 +253,73 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
+    emit(&report, &args.report)
+}
+
+fn live(args: LiveArgs) -> anyhow::Result<Outcome> {
+    // The BPF filter goes to libpcap itself; the analyzer sees what passed.
+    let options = options(&args.report, None);
+    let mut analyzer = Analyzer::new(&options)?;
+    let live = LiveOptions {
+        interface: args.interface.clone(),
+        filter: args.filter.clone(),
+        snaplen: args.snaplen,
+        promisc: !args.no_promisc,
+        duration: args.duration,
+        count: args.count,
+        write: args.write.clone(),
+        interval: args.interval,
+    };
+    let terminal = io::stderr().is_terminal();
+    let mut shown_lines = 0usize;
+    let mut status = |analyzer: &Analyzer, p: &LiveProgress| {
+        if args.quiet {
+            return;
+        }
+        let (packets, connections, tally) = analyzer.progress();
+        let line = format!(
+            "{:.1}s  {packets} packets  {} dropped  {connections} connections  sessions: {} http, {} ftp",
+            p.elapsed.as_secs_f64(),
+            p.stats.dropped + p.stats.interface_dropped,
+            tally.http,
+            tally.ftp
+        );
+        let mut err = io::stderr().lock();
+        if terminal {
+            // Redraw the view in place: the status line and the newest
+            // sessions.
+            if shown_lines > 0 {
+                let _ = write!(err, "\x1b[{shown_lines}A");
+            }
+            let _ = writeln!(err, "\x1b[2K{line}");
+            for s in &tally.newest {
+                let _ = writeln!(err, "\x1b[2K  new session: {}", s.escape_debug());
+            }
+            shown_lines = 1 + tally.newest.len();
+        } else {
+            let _ = writeln!(err, "sessmap: {line}");
+        }
+    };
+    let analyzer_cell = std::cell::RefCell::new(&mut analyzer);
+    let stats = sessmap::capture::capture_live(
+        &live,
+        |frame| analyzer_cell.borrow_mut().frame(frame),
+        |p| status(&analyzer_cell.borrow(), p),
+    )?;
+    let summary = InputSummary {
+        path: format!("live:{}", args.interface),
+        format: InputFormat::Pcap,
+        compressed: false,
+        linktypes: Default::default(),
+        packets: analyzer.progress().0,
+        warning: None,
+    };
+    let report = analyzer.finish_with(vec![summary], Some(stats));
+    emit(&report, &args.report)
+}
+
+/// Renders the report and applies the CI gates.
+fn emit(report: &Report, args: &ReportArgs) -> anyhow::Result<Outcome> {
     for warning in &report.warnings {
         eprintln!("sessmap: warning: {warning}");
     }
@@ -192,7 +341,7 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
             let file = std::fs::File::create(path)
                 .with_context(|| format!("{}: cannot create output file", path.display()))?;
             let mut out = io::BufWriter::new(file);
-            render(&report, format, &render_options, &mut out)
+            render(report, format, &render_options, &mut out)
                 .and_then(|()| out.flush())
                 .with_context(|| format!("{}: cannot write report", path.display()))?;
         }
@@ -203,11 +352,11 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
                 render_options.width = terminal_width();
             }
             let mut out = io::BufWriter::new(stdout.lock());
-            render(&report, format, &render_options, &mut out).and_then(|()| out.flush())?;
+            render(report, format, &render_options, &mut out).and_then(|()| out.flush())?;
         }
     }
     Ok(gates(
-        &report,
+        report,
         args.fail_on,
         args.expect_sessions,
         args.max_unassigned,

@@ -9,11 +9,13 @@
 
 mod file;
 mod linktype;
+mod live;
 mod merge;
 pub mod writer;
 
 pub use file::{FileSource, InputFormat, InputSummary};
 pub use linktype::LinkType;
+pub use live::{capture as capture_live, interfaces, LiveError, LiveOptions, LiveProgress};
 pub use merge::Inputs;
 
 use std::path::PathBuf;

@@ -164,6 +164,27 @@ impl ConsumerFactory for Correlator {
     }
 }
 
+/// What the live view shows while capturing.
+#[derive(Debug, Clone, Default)]
+pub struct LiveTally {
+    /// Distinct HTTP session keys seen so far.
+    pub http: usize,
+    /// FTP control channels seen so far.
+    pub ftp: usize,
+    /// The newest HTTP session keys, as "NAME on HOST".
+    pub newest: Vec<String>,
+}
+
+impl Correlator {
+    pub fn live_tally(&self) -> LiveTally {
+        LiveTally {
+            http: self.http.live_count(),
+            ftp: self.ftp.controls.len(),
+            newest: self.http.newest.iter().cloned().collect(),
+        }
+    }
+}
+
 impl HttpSink for Correlator {
     fn transaction(&mut self, at: At, tx: Transaction) {
         let unknown = IpAddr::from([0, 0, 0, 0]);

@@ -357,6 +357,11 @@ impl<F: ConsumerFactory> FlowTable<F> {
         &self.factory
     }
 
+    /// Connections seen so far.
+    pub fn connections_opened(&self) -> u64 {
+        self.stats.connections
+    }
+
     pub fn open_connections(&self) -> usize {
         self.conns.len()
     }

@@ -14,8 +14,8 @@ mod table;
 mod time;
 
 pub use model::{
-    lossless, Announcement, ConnSession, ConnectionReport, Finding, HostReport, NoSession, PerSide,
-    Report, SessionReport, Stats, Text, Transfer, SCHEMA,
+    lossless, Announcement, ConnSession, ConnectionReport, Finding, HostReport, LiveStats,
+    NoSession, PerSide, Report, SessionReport, Stats, Text, Transfer, SCHEMA,
 };
 pub use redact::{KeyBuilder, Redactor};
 pub use time::rfc3339;

@@ -29,6 +29,9 @@ pub struct Report {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Stats {
     pub packets: u64,
+    /// A live capture: libpcap's own counts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveStats>,
     /// Packets per link type name.
     pub linktypes: BTreeMap<String, u64>,
     /// Packets dropped by `--filter`.
@@ -54,6 +57,16 @@ pub struct Stats {
     pub limits: BTreeMap<&'static str, u64>,
     /// Inputs that ended early (cut short or corrupt).
     pub truncated_inputs: u64,
+}
+
+/// libpcap's counts for a live capture (pcap_stats).
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct LiveStats {
+    pub interface_received: u64,
+    /// Dropped by the kernel because the buffer was full.
+    pub dropped: u64,
+    /// Dropped by the interface or its driver.
+    pub interface_dropped: u64,
 }
 
 /// Per-direction pair: from the client, from the server.

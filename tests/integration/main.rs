@@ -12,5 +12,6 @@ mod ftp_sessions;
 mod html_report;
 mod http_corpus;
 mod http_sessions;
+mod live;
 mod real_captures;
 mod schema;

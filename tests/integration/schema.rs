@@ -354,3 +354,13 @@ fn broken_reports_do_not_validate() {
         r["inputs"][0]["warning"] = json!("cut short");
     });
 }
+
+/// Asserts that one report validates (for other tests' reports).
+pub fn assert_valid(report: &Value, what: &str) {
+    let errs = errors(&validator(), report);
+    assert!(
+        errs.is_empty(),
+        "{what} does not validate:\n{}",
+        errs.join("\n")
+    );
+}

@@ -181,6 +181,10 @@ pub struct HttpSessions {
     pub dropped: u64,
     /// Connections that carried HTTP Basic credentials, with the first user.
     pub basic_auth: BTreeMap<u64, String>,
+    /// For the live view: distinct keys of session cookie names and URL
+    /// ids seen so far, and the newest few ("NAME on HOST").
+    live_keys: std::collections::HashSet<(u32, u32)>,
+    pub newest: std::collections::VecDeque<String>,
 }
 
 /// A session, before ids and redaction.
@@ -311,6 +315,16 @@ impl HttpSessions {
                 }
             }
         }
+        for &(kind, n, v) in &rec.carried {
+            let known = kind == KeyKind::Url || self.config.is_candidate(self.strings.get(n));
+            if known && self.live_keys.len() < MAX_FACTS && self.live_keys.insert((n, v)) {
+                let label = format!("{} on {}", self.strings.get(n), self.strings.get(rec.host));
+                if self.newest.len() == 3 {
+                    self.newest.pop_front();
+                }
+                self.newest.push_back(label);
+            }
+        }
         // A transaction with no session key at all can belong to no session.
         if !(rec.carried.is_empty()
             && rec.set.is_empty()
@@ -329,6 +343,11 @@ impl HttpSessions {
         let digest = Sha256::digest(value.as_bytes());
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
         self.strings.id(&format!("sha256:{hex}"))
+    }
+
+    /// Distinct session keys seen so far (before the end's verdicts).
+    pub fn live_count(&self) -> usize {
+        self.live_keys.len()
     }
 
     /// Builds the sessions, in order of first use.
