@@ -152,11 +152,18 @@ struct SetInfo {
     http_only: bool,
 }
 
-/// One transaction, compact.
+/// Transactions of one shape (the same client, host, keys carried, set and
+/// deleted, and user), summarised: a session's thousands of requests with
+/// the same cookies are one record, so memory follows sessions, not
+/// requests.
 #[derive(Debug)]
 struct Tx {
-    conn: u64,
+    /// When this shape of transaction was first seen.
     ts_ns: u64,
+    /// When it was last seen.
+    last_ns: u64,
+    /// Transactions of this shape per connection.
+    conns: BTreeMap<u64, u64>,
     client: IpAddr,
     host: u32,
     /// Candidate keys the request carried: (name, value) ids.
@@ -170,12 +177,25 @@ struct Tx {
     user: Option<u32>,
 }
 
+/// What makes two transactions the same for sessions.
+type Shape = (
+    IpAddr,
+    u32,
+    Vec<(KeyKind, u32, u32)>,
+    Vec<(u32, u32)>,
+    Vec<(u32, u32)>,
+    Vec<u32>,
+    Option<u32>,
+);
+
 /// Per connection: the client address (for transactions without one).
 #[derive(Debug, Default)]
 pub struct HttpSessions {
     config: SessionConfig,
     strings: Interner,
     txs: Vec<Tx>,
+    /// The index in `txs` of each shape.
+    shapes: HashMap<Shape, usize>,
     sets: HashMap<(u32, u32), Vec<SetInfo>>,
     /// Transactions not kept because `MAX_FACTS` was reached.
     pub dropped: u64,
@@ -238,8 +258,9 @@ impl HttpSessions {
             .or(tx.response.as_ref().map(|r| r.ts_ns))
             .unwrap_or(0);
         let mut rec = Tx {
-            conn,
             ts_ns,
+            last_ns: ts_ns,
+            conns: BTreeMap::from([(conn, 1)]),
             client,
             host,
             carried: Vec::new(),
@@ -331,7 +352,27 @@ impl HttpSessions {
             && rec.url_given.is_empty()
             && rec.deleted.is_empty())
         {
-            self.txs.push(rec);
+            let shape: Shape = (
+                rec.client,
+                rec.host,
+                rec.carried.clone(),
+                rec.set.clone(),
+                rec.url_given.clone(),
+                rec.deleted.clone(),
+                rec.user,
+            );
+            match self.shapes.get(&shape) {
+                Some(&i) => {
+                    if let Some(t) = self.txs.get_mut(i) {
+                        t.last_ns = t.last_ns.max(ts_ns);
+                        *t.conns.entry(conn).or_default() += 1;
+                    }
+                }
+                None => {
+                    self.shapes.insert(shape, self.txs.len());
+                    self.txs.push(rec);
+                }
+            }
         }
     }
 
@@ -359,6 +400,7 @@ impl HttpSessions {
             sets,
             ..
         } = self;
+        // Shapes were recorded in order of first sight.
         // Every host's registrable domain gets an id up front.
         for tx in &txs {
             let site = registrable(strings.get(tx.host)).to_owned();
@@ -536,7 +578,7 @@ impl HttpSessions {
                 }
                 for &(c, cn, _) in &carried {
                     if cn == n {
-                        deletions.push((c, tx.ts_ns));
+                        deletions.push((c, tx.last_ns));
                     }
                 }
             }
@@ -575,9 +617,11 @@ impl HttpSessions {
                 };
             }
             s.start_ns = s.start_ns.min(tx.ts_ns);
-            s.end_ns = s.end_ns.max(tx.ts_ns);
-            *s.connections.entry(tx.conn).or_default() += 1;
-            s.requests += 1;
+            s.end_ns = s.end_ns.max(tx.last_ns);
+            for (conn, n) in &tx.conns {
+                *s.connections.entry(*conn).or_default() += n;
+                s.requests += n;
+            }
         }
         // Values of each session, in order of first use (keys are distinct,
         // so no value repeats).

@@ -612,3 +612,38 @@ fn well_known_names() {
         assert!(!c.is_candidate(n), "{n}");
     }
 }
+
+#[test]
+fn repeated_requests_are_one_record_per_shape() {
+    let mut h = History::new(SessionConfig::default());
+    h.tx(
+        1,
+        ALICE,
+        "app.test",
+        "/login",
+        &[],
+        &[&format!("PHPSESSID={TOKEN_A}")],
+    );
+    for i in 0..10_000u64 {
+        let conn = 2 + i % 3;
+        h.tx(
+            conn,
+            ALICE,
+            "app.test",
+            "/page",
+            &[("PHPSESSID", TOKEN_A)],
+            &[],
+        );
+    }
+    // The login and one shape for all 10 000 requests, whatever the
+    // connection: memory follows sessions, not requests.
+    assert_eq!(h.sessions.txs.len(), 2);
+    let s = h.finish();
+    assert_eq!(s.len(), 1);
+    assert_eq!(
+        s[0].connections,
+        BTreeMap::from([(1, 1), (2, 3334), (3, 3333), (4, 3333)])
+    );
+    // The summary keeps the span: the last request, 10 000 s after login.
+    assert_eq!(s[0].end_ns - s[0].start_ns, 10_000 * 1_000_000_000);
+}
