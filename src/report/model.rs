@@ -62,6 +62,8 @@ pub struct Stats {
 /// libpcap's counts for a live capture (pcap_stats).
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
 pub struct LiveStats {
+    /// Packets the kernel handed libpcap, before the user's filter on some
+    /// systems (Linux's `lo` counts each packet as sent and as received).
     pub interface_received: u64,
     /// Dropped by the kernel because the buffer was full.
     pub dropped: u64,
