@@ -56,8 +56,10 @@ const URL_PARAMS: &[&str] = &["jsessionid", "phpsessid", "sid", "sessionid", "se
 /// cookies found by the heuristic).
 const SHARED_BY: usize = 3;
 
-/// Transactions with session keys kept for the end of the capture. Past it,
-/// transactions are counted, not kept.
+/// Records of transactions with session keys kept for the end of the
+/// capture: distinct shapes, and each further connection a shape was seen
+/// on. Past it, transactions that would need a new record are counted
+/// (`dropped`), not kept; repeats of a kept record still count.
 pub const MAX_FACTS: usize = 2_000_000;
 /// Bytes of distinct names, values and hosts kept.
 pub const MAX_STRING_BYTES: usize = 256 << 20;
@@ -197,6 +199,10 @@ pub struct HttpSessions {
     /// The index in `txs` of each shape.
     shapes: HashMap<Shape, usize>,
     sets: HashMap<(u32, u32), Vec<SetInfo>>,
+    /// Records kept: shapes plus (shape, connection) pairs beyond a
+    /// shape's first, bounded by `MAX_FACTS`.
+    facts: usize,
+    max_facts: usize,
     /// Transactions not kept because `MAX_FACTS` was reached.
     pub dropped: u64,
     /// Connections that carried HTTP Basic credentials, with the first user.
@@ -236,6 +242,7 @@ impl HttpSessions {
     pub fn new(config: SessionConfig) -> Self {
         HttpSessions {
             config,
+            max_facts: MAX_FACTS,
             ..Default::default()
         }
     }
@@ -243,7 +250,7 @@ impl HttpSessions {
     /// Records one transaction of connection `conn` from `client` to
     /// `server`.
     pub fn add(&mut self, conn: u64, client: IpAddr, server: IpAddr, tx: &Transaction) {
-        if self.txs.len() >= MAX_FACTS || self.strings.bytes() >= MAX_STRING_BYTES {
+        if self.strings.bytes() >= MAX_STRING_BYTES {
             self.dropped += 1;
             return;
         }
@@ -361,17 +368,29 @@ impl HttpSessions {
                 rec.deleted.clone(),
                 rec.user,
             );
-            match self.shapes.get(&shape) {
-                Some(&i) => {
-                    if let Some(t) = self.txs.get_mut(i) {
+            // Transactions arrive when answered, not in request order
+            // across connections: a shape's first time is the minimum.
+            match self.shapes.get(&shape).and_then(|&i| self.txs.get_mut(i)) {
+                Some(t) => match t.conns.get_mut(&conn) {
+                    Some(n) => {
+                        *n += 1;
+                        t.ts_ns = t.ts_ns.min(ts_ns);
                         t.last_ns = t.last_ns.max(ts_ns);
-                        *t.conns.entry(conn).or_default() += 1;
                     }
-                }
-                None => {
+                    None if self.facts < self.max_facts => {
+                        self.facts += 1;
+                        t.conns.insert(conn, 1);
+                        t.ts_ns = t.ts_ns.min(ts_ns);
+                        t.last_ns = t.last_ns.max(ts_ns);
+                    }
+                    None => self.dropped += 1,
+                },
+                None if self.facts < self.max_facts => {
+                    self.facts += 1;
                     self.shapes.insert(shape, self.txs.len());
                     self.txs.push(rec);
                 }
+                None => self.dropped += 1,
             }
         }
     }

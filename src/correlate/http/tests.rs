@@ -647,3 +647,37 @@ fn repeated_requests_are_one_record_per_shape() {
     // The summary keeps the span: the last request, 10 000 s after login.
     assert_eq!(s[0].end_ns - s[0].start_ns, 10_000 * 1_000_000_000);
 }
+
+#[test]
+fn a_shape_starts_at_its_earliest_request_whatever_the_answer_order() {
+    let mut h = History::new(SessionConfig::default());
+    // Connection 2's request (t = 5 s) is answered before connection 1's
+    // (t = 3 s): transactions arrive out of request order.
+    h.ts = 4_000_000_000;
+    h.tx(2, ALICE, "app.test", "/", &[("PHPSESSID", TOKEN_A)], &[]);
+    h.ts = 2_000_000_000;
+    h.tx(1, ALICE, "app.test", "/", &[("PHPSESSID", TOKEN_A)], &[]);
+    let s = h.finish();
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].start_ns, 3_000_000_000);
+    assert_eq!(s[0].end_ns, 5_000_000_000);
+    assert_eq!(s[0].connections, BTreeMap::from([(1, 1), (2, 1)]));
+}
+
+#[test]
+fn past_the_record_cap_repeats_still_count_and_new_records_are_dropped() {
+    let mut h = History::new(SessionConfig::default());
+    h.sessions.max_facts = 2;
+    h.tx(1, ALICE, "app.test", "/", &[("PHPSESSID", TOKEN_A)], &[]);
+    h.tx(2, ALICE, "app.test", "/", &[("PHPSESSID", TOKEN_A)], &[]);
+    // The cap is reached: a new connection for the kept shape and a new
+    // shape are dropped and counted; repeats on kept connections count.
+    h.tx(3, ALICE, "app.test", "/", &[("PHPSESSID", TOKEN_A)], &[]);
+    h.tx(1, BOB, "app.test", "/", &[("PHPSESSID", TOKEN_B)], &[]);
+    h.tx(1, ALICE, "app.test", "/", &[("PHPSESSID", TOKEN_A)], &[]);
+    h.tx(2, ALICE, "app.test", "/", &[("PHPSESSID", TOKEN_A)], &[]);
+    assert_eq!(h.sessions.dropped, 2);
+    let s = h.finish();
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].connections, BTreeMap::from([(1, 2), (2, 2)]));
+}
