@@ -8,11 +8,13 @@
 
 pub mod ftp;
 pub mod http;
+pub mod tls;
 
 use crate::flow::{At, Direction, StreamConsumer};
 use ftp::{FtpParser, FtpSink};
 use http::{HttpLimits, HttpParser, HttpSink};
 use serde::Serialize;
+use tls::TlsParser;
 
 /// What a connection carried, as recognised from its bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -24,7 +26,7 @@ pub enum Protocol {
     /// An FTP data connection (decided by the correlator).
     #[serde(rename = "ftp-data")]
     FtpData,
-    /// TLS records: encrypted, nothing to read (yet).
+    /// TLS records: the handshake is read, the rest is encrypted.
     Tls,
     /// Bytes that no parser recognised.
     Unknown,
@@ -74,7 +76,7 @@ enum State {
     Undecided,
     Http(Box<HttpParser>),
     Ftp(Box<FtpParser>),
-    Tls,
+    Tls(Box<TlsParser>),
 }
 
 /// One connection's consumer.
@@ -120,13 +122,20 @@ impl ConnParser {
             State::Http(_) => Some(Protocol::Unknown),
             State::Ftp(p) if p.is_ftp() => Some(Protocol::Ftp),
             State::Ftp(_) => Some(Protocol::Unknown),
-            State::Tls => Some(Protocol::Tls),
+            State::Tls(_) => Some(Protocol::Tls),
         }
     }
 
     pub fn ftp(&self) -> Option<&FtpParser> {
         match &self.state {
             State::Ftp(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    pub fn tls(&self) -> Option<&TlsParser> {
+        match &self.state {
+            State::Tls(p) => Some(p),
             _ => None,
         }
     }
@@ -144,7 +153,7 @@ impl<S: HttpSink + FtpSink> StreamConsumer<S> for ConnParser {
         self.counter.data(dir, offset, bytes.len());
         if matches!(self.state, State::Undecided) {
             self.state = if looks_like_tls(bytes) {
-                State::Tls
+                State::Tls(Box::default())
             } else if ftp::looks_like_ftp(dir, bytes) {
                 State::Ftp(Box::default())
             } else {
@@ -161,7 +170,8 @@ impl<S: HttpSink + FtpSink> StreamConsumer<S> for ConnParser {
         match &mut self.state {
             State::Http(p) => p.data(at, dir, bytes, sink),
             State::Ftp(p) => p.data(at, dir, bytes, sink),
-            State::Undecided | State::Tls => {}
+            State::Tls(p) => p.data(dir, bytes),
+            State::Undecided => {}
         }
     }
 
@@ -176,7 +186,7 @@ impl<S: HttpSink + FtpSink> StreamConsumer<S> for ConnParser {
             }
             State::Http(p) => p.gap(dir, len),
             State::Ftp(p) => p.gap(dir, len),
-            State::Tls => {}
+            State::Tls(p) => p.gap(dir),
         }
     }
 
