@@ -10,6 +10,7 @@
 mod ftp;
 mod http;
 mod intern;
+mod tls;
 
 pub use http::{looks_random, SessionConfig};
 
@@ -20,7 +21,7 @@ use crate::proto::http::{HttpCounters, HttpLimits, HttpSink, Transaction};
 use crate::proto::{ConnParser, Protocol};
 use crate::report::{
     Announcement, ConnSession, ConnectionReport, Finding, HostReport, NoSession, PerSide, Redactor,
-    SessionReport, Text, Transfer,
+    SessionReport, Text, TlsReport, Transfer,
 };
 use ftp::{ConnFacts, FtpSessions};
 use http::HttpSessions;
@@ -41,6 +42,7 @@ pub struct Correlator {
     open: HashMap<u64, (Endpoint, Endpoint)>,
     http: HttpSessions,
     ftp: FtpSessions,
+    tls: Vec<tls::TlsConn>,
     pub ftp_counters: FtpCounters,
     pub http_counters: HttpCounters,
     /// Consumers that saw data out of order (a reassembly defect; must stay 0).
@@ -121,6 +123,17 @@ impl ConsumerFactory for Correlator {
             t.long_lines += c.long_lines;
             t.lost_bytes += c.lost_bytes;
         }
+        let tls = parser.tls().map(|t| {
+            self.tls.push(tls::TlsConn {
+                id: record.id,
+                client: record.client.ip,
+                server: record.server.to_string(),
+                start_ns: record.start_ns,
+                end_ns: record.end_ns,
+                facts: t.facts.clone(),
+            });
+            tls_report(&t.facts)
+        });
         let protocol = parser.protocol();
         let requests = http.map_or(0, |h| h.counters.requests);
         let no_session = match protocol {
@@ -160,6 +173,7 @@ impl ConsumerFactory for Correlator {
             requests,
             sessions: Vec::new(),
             no_session: Some(no_session),
+            tls,
         });
     }
 }
@@ -236,6 +250,7 @@ impl Correlator {
             ));
         }
         self.ftp_sessions(&mut connections, redact, &mut drafts, &mut findings);
+        self.tls_sessions(&mut connections, redact, &mut drafts);
         let mut order: Vec<usize> = (0..drafts.len()).collect();
         order.sort_by(|a, b| {
             let (x, y) = (&drafts[*a].0, &drafts[*b].0);
@@ -289,6 +304,54 @@ impl Correlator {
             sessions,
             hosts,
             findings,
+        }
+    }
+
+    /// TLS lineages of resumption as sessions; each resumed connection
+    /// learns what it resumed.
+    fn tls_sessions(
+        &mut self,
+        connections: &mut [ConnectionReport],
+        redact: &Redactor,
+        drafts: &mut Vec<(SessionReport, BTreeMap<u64, u64>)>,
+    ) {
+        let linked = tls::link(std::mem::take(&mut self.tls));
+        for c in connections.iter_mut() {
+            if let Some(t) = &mut c.tls {
+                t.resumes = linked.resumes.get(&c.id).copied();
+            }
+        }
+        let key_text = |k: &tls::Key| {
+            let (name, value) = k.parts();
+            Text::from(format!("{name}={}", redact.value(value)))
+        };
+        for l in linked.lineages {
+            let per_conn: BTreeMap<u64, u64> = l.connections.iter().map(|c| (*c, 1)).collect();
+            drafts.push((
+                SessionReport {
+                    id: 0,
+                    kind: "tls",
+                    server: l.server.map_or_else(|| Text::from(l.server_address), Text),
+                    key: key_text(&l.key),
+                    aliases: l.aliases.iter().map(key_text).collect(),
+                    multiple_clients: l.clients.len() > 1,
+                    clients: l.clients.iter().map(ToString::to_string).collect(),
+                    user: None,
+                    start: l.start_ns,
+                    end: l.end_ns,
+                    connections: l.connections,
+                    // One handshake per connection.
+                    requests: per_conn.len() as u64,
+                    ended: false,
+                    control: None,
+                    login: None,
+                    transfers: None,
+                    unmatched: None,
+                    opaque: None,
+                    original: Some(l.original),
+                },
+                per_conn,
+            ));
         }
     }
 
@@ -486,6 +549,7 @@ impl Correlator {
                     transfers: Some(transfers),
                     unmatched: Some(unmatched),
                     opaque: c.opaque.clone(),
+                    original: None,
                 },
                 per_conn,
             ));
@@ -659,6 +723,7 @@ fn http_session(s: http::Session, redact: &Redactor) -> (SessionReport, BTreeMap
             transfers: None,
             unmatched: None,
             opaque: None,
+            original: None,
         },
         s.connections,
     )
@@ -712,4 +777,22 @@ fn vlan_ids(packed: u64) -> Vec<u16> {
     }
     ids.reverse();
     ids
+}
+
+/// A connection's TLS handshake as a report row (`resumes` comes later).
+fn tls_report(f: &crate::proto::tls::TlsFacts) -> TlsReport {
+    use crate::proto::tls::Handshake;
+    TlsReport {
+        version: f.version_name(),
+        sni: f.sni.clone().map(Text),
+        handshake: match f.handshake() {
+            Handshake::Full => "full",
+            Handshake::SessionId => "session-id",
+            Handshake::Ticket => "ticket",
+            Handshake::Psk => "psk",
+            Handshake::Incomplete => "incomplete",
+            Handshake::Unseen => "unseen",
+        },
+        resumes: None,
+    }
 }

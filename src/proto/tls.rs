@@ -68,17 +68,24 @@ pub enum Handshake {
     Psk,
     /// Not seen far enough to say.
     Incomplete,
+    /// Neither hello was captured (the connection started earlier).
+    Unseen,
 }
 
 impl TlsFacts {
+    /// TLS 1.3, or one of its drafts (0x7fNN).
     pub fn is_tls13(&self) -> bool {
-        self.version == 0x0304
+        self.version == 0x0304 || self.version >> 8 == 0x7f
     }
 
     /// Full or resumed, from what was seen.
     pub fn handshake(&self) -> Handshake {
         if !self.server_hello {
-            return Handshake::Incomplete;
+            return if self.client_hello {
+                Handshake::Incomplete
+            } else {
+                Handshake::Unseen
+            };
         }
         if self.is_tls13() {
             return if self.psk_accepted {
@@ -118,6 +125,7 @@ impl TlsFacts {
             0x0302 => "TLS 1.1".into(),
             0x0303 => "TLS 1.2".into(),
             0x0304 => "TLS 1.3".into(),
+            v if v >> 8 == 0x7f => format!("TLS 1.3 (draft {})", v & 0xff),
             v => format!("0x{v:04x}"),
         })
     }
@@ -341,8 +349,10 @@ fn server_hello(f: &mut TlsFacts, body: &[u8]) -> Option<bool> {
     let version = r.u16()?;
     let random = r.take(32)?;
     let retry = random == HRR_RANDOM;
-    let sid = r.vec8()?;
-    r.take(2 + 1)?; // cipher suite, compression
+    // TLS 1.3 drafts before 22 dropped the session id and compression.
+    let draft = version >> 8 == 0x7f && version & 0xff < 22;
+    let sid = if draft { &[][..] } else { r.vec8()? };
+    r.take(if draft { 2 } else { 3 })?; // cipher suite, compression
     let mut negotiated = version;
     let mut psk = false;
     if !r.0.is_empty() {

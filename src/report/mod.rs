@@ -15,7 +15,7 @@ mod time;
 
 pub use model::{
     lossless, Announcement, ConnSession, ConnectionReport, Finding, HostReport, LiveStats,
-    NoSession, PerSide, Report, SessionReport, Stats, Text, Transfer, SCHEMA,
+    NoSession, PerSide, Report, SessionReport, Stats, Text, TlsReport, Transfer, SCHEMA,
 };
 pub use redact::{KeyBuilder, Redactor};
 pub use time::rfc3339;

@@ -120,6 +120,24 @@ pub struct ConnectionReport {
     /// Why the connection has no session (absent when it has one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub no_session: Option<NoSession>,
+    /// The TLS handshake, on a TLS connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsReport>,
+}
+
+/// What a TLS connection's plaintext handshake showed.
+#[derive(Debug, Clone, Serialize)]
+pub struct TlsReport {
+    /// The negotiated version (`TLS 1.2`), null without a ServerHello.
+    pub version: Option<String>,
+    /// Server Name Indication.
+    pub sni: Option<Text>,
+    /// `full`, `session-id` or `ticket` (resumed, TLS ≤ 1.2), `psk`
+    /// (resumed, TLS 1.3), `incomplete` (a hello missing), or `unseen`
+    /// (the capture started after the handshake).
+    pub handshake: &'static str,
+    /// The connection whose handshake issued what this one resumed.
+    pub resumes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -196,6 +214,10 @@ pub struct SessionReport {
     /// (its data connections cannot be linked).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub opaque: Option<String>,
+    /// TLS: the connection of the full handshake (null when it is not in
+    /// the capture).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original: Option<Option<u64>>,
 }
 
 /// An FTP data connection of a session.

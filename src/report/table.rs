@@ -219,6 +219,11 @@ fn session_row(s: &SessionReport) -> Vec<Cell> {
     if s.login == Some("failure") {
         notes.push("login failed".to_owned());
     }
+    match s.original {
+        Some(Some(c)) => notes.push(format!("full handshake on connection {c}")),
+        Some(None) => notes.push("full handshake before the capture".to_owned()),
+        None => {}
+    }
     if let Some(u) = s.unmatched.as_ref().filter(|u| !u.is_empty()) {
         notes.push(super::count(
             u.len() as u64,

@@ -15,3 +15,4 @@ mod http_sessions;
 mod live;
 mod real_captures;
 mod schema;
+mod tls_corpus;

@@ -1,0 +1,306 @@
+//! TLS session lineages: connections linked by resumption.
+//!
+//! A TLS ≤ 1.2 server issues a session id in its ServerHello, or a ticket in
+//! a NewSessionTicket, during a full handshake; a later connection that
+//! offers that id (echoed by the server) or that ticket (and gets no
+//! certificate) resumes the same TLS session. The lineage is the full
+//! handshake and every connection that resumed it, directly or through a
+//! ticket a resumption was given. Resumptions whose full handshake is not
+//! in the capture are grouped by what they offered. TLS 1.3 tickets travel
+//! encrypted, so a TLS 1.3 PSK resumption is marked on its connection but
+//! linked to nothing.
+
+use crate::proto::tls::{Handshake, TlsFacts};
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+/// One TLS connection, kept for the end of the capture.
+#[derive(Debug)]
+pub struct TlsConn {
+    pub id: u64,
+    pub client: IpAddr,
+    pub server: String,
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub facts: TlsFacts,
+}
+
+/// What identifies a lineage: the session id or ticket digest, as hex.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Key {
+    SessionId(String),
+    Ticket(String),
+}
+
+impl Key {
+    fn session_id(bytes: &[u8]) -> Key {
+        Key::SessionId(hex(bytes))
+    }
+    fn ticket(digest: &[u8; 32]) -> Key {
+        Key::Ticket(format!("sha256:{}", hex(digest)))
+    }
+    /// `session-id` or `ticket`, and the value.
+    pub fn parts(&self) -> (&'static str, &str) {
+        match self {
+            Key::SessionId(v) => ("session-id", v),
+            Key::Ticket(v) => ("ticket", v),
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A lineage of at least one resumption.
+#[derive(Debug)]
+pub struct Lineage {
+    /// The full handshake, when the capture holds it.
+    pub original: Option<u64>,
+    pub key: Key,
+    /// Other ids and tickets of the lineage (issued to resumptions).
+    pub aliases: Vec<Key>,
+    /// Connection ids, ascending.
+    pub connections: Vec<u64>,
+    pub clients: Vec<IpAddr>,
+    pub server: Option<Vec<u8>>,
+    pub server_address: String,
+    pub start_ns: u64,
+    pub end_ns: u64,
+}
+
+/// The result: lineages, and for each resumed connection the connection
+/// whose handshake issued what it resumed.
+#[derive(Debug, Default)]
+pub struct Linked {
+    pub lineages: Vec<Lineage>,
+    pub resumes: HashMap<u64, u64>,
+}
+
+fn find(parent: &mut [usize], mut i: usize) -> usize {
+    while parent[i] != i {
+        parent[i] = parent[parent[i]];
+        i = parent[i];
+    }
+    i
+}
+
+fn union(parent: &mut [usize], a: usize, b: usize) {
+    let (a, b) = (find(parent, a), find(parent, b));
+    // The earlier connection stays the root.
+    let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+    parent[hi] = lo;
+}
+
+/// Links resumptions to what they resumed, in order of connection id.
+pub fn link(mut conns: Vec<TlsConn>) -> Linked {
+    conns.sort_by_key(|c| c.id);
+    let n = conns.len();
+    let mut parent: Vec<usize> = (0..n).collect();
+    // What each connection offered, when it resumed.
+    let mut offered: Vec<Option<Key>> = vec![None; n];
+    let mut issued_by: HashMap<Key, usize> = HashMap::new();
+    let mut orphans: HashMap<Key, usize> = HashMap::new();
+    let mut resumes = HashMap::new();
+    for (i, c) in conns.iter().enumerate() {
+        let f = &c.facts;
+        let handshake = f.handshake();
+        let key = match handshake {
+            Handshake::SessionId => Some(Key::session_id(&f.offered_session_id)),
+            Handshake::Ticket => f.offered_ticket.as_ref().map(Key::ticket),
+            _ => None,
+        };
+        if let Some(key) = key {
+            match issued_by.get(&key) {
+                Some(&j) => {
+                    union(&mut parent, i, j);
+                    resumes.insert(c.id, conns[j].id);
+                }
+                None => match orphans.get(&key) {
+                    Some(&j) => union(&mut parent, i, j),
+                    None => {
+                        orphans.insert(key.clone(), i);
+                    }
+                },
+            }
+            offered[i] = Some(key);
+        }
+        // What this handshake hands out for later resumptions: a full
+        // handshake its session id (a resumption only echoes one), any
+        // TLS 1.2 handshake a new ticket.
+        if handshake == Handshake::Full && !f.is_tls13() && !f.server_session_id.is_empty() {
+            issued_by
+                .entry(Key::session_id(&f.server_session_id))
+                .or_insert(i);
+        }
+        if let Some(t) = &f.new_ticket {
+            issued_by.entry(Key::ticket(t)).or_insert(i);
+        }
+    }
+    let mut groups: HashMap<usize, Vec<usize>> = HashMap::new();
+    for i in 0..n {
+        let root = find(&mut parent, i);
+        groups.entry(root).or_default().push(i);
+    }
+    let mut lineages = Vec::new();
+    let mut roots: Vec<usize> = groups.keys().copied().collect();
+    roots.sort_unstable();
+    for root in roots {
+        let members = &groups[&root];
+        if !members.iter().any(|&i| offered[i].is_some()) {
+            continue;
+        }
+        let first = &conns[members[0]];
+        // The root is the earliest member: the full handshake when it is
+        // here (it issued what the others resumed), else a resumption.
+        let original = offered[members[0]].is_none().then_some(first.id);
+        let key = match original {
+            Some(_) => issued_key(first, members, &offered),
+            None => offered[members[0]].clone(),
+        };
+        let Some(key) = key else { continue };
+        let mut aliases: Vec<Key> = Vec::new();
+        for &i in members {
+            let f = &conns[i].facts;
+            let mut candidates = Vec::new();
+            if let Some(k) = &offered[i] {
+                candidates.push(k.clone());
+            }
+            if f.handshake() == Handshake::Full && !f.server_session_id.is_empty() && !f.is_tls13()
+            {
+                candidates.push(Key::session_id(&f.server_session_id));
+            }
+            if let Some(t) = &f.new_ticket {
+                candidates.push(Key::ticket(t));
+            }
+            for k in candidates {
+                if k != key && !aliases.contains(&k) {
+                    aliases.push(k);
+                }
+            }
+        }
+        let mut clients: Vec<IpAddr> = members.iter().map(|&i| conns[i].client).collect();
+        clients.sort_unstable();
+        clients.dedup();
+        lineages.push(Lineage {
+            original,
+            key,
+            aliases,
+            connections: members.iter().map(|&i| conns[i].id).collect(),
+            clients,
+            server: members.iter().find_map(|&i| conns[i].facts.sni.clone()),
+            server_address: first.server.clone(),
+            start_ns: members
+                .iter()
+                .map(|&i| conns[i].start_ns)
+                .min()
+                .unwrap_or(0),
+            end_ns: members.iter().map(|&i| conns[i].end_ns).max().unwrap_or(0),
+        });
+    }
+    Linked { lineages, resumes }
+}
+
+/// The key the full handshake issued that a member resumed (its session id
+/// or its ticket).
+fn issued_key(first: &TlsConn, members: &[usize], offered: &[Option<Key>]) -> Option<Key> {
+    let f = &first.facts;
+    let sid = (!f.server_session_id.is_empty()).then(|| Key::session_id(&f.server_session_id));
+    let ticket = f.new_ticket.as_ref().map(Key::ticket);
+    let used = |k: &Option<Key>| {
+        k.as_ref()
+            .is_some_and(|k| members.iter().any(|&i| offered[i].as_ref() == Some(k)))
+    };
+    if used(&sid) {
+        return sid;
+    }
+    if used(&ticket) {
+        return ticket;
+    }
+    // Resumed only through a later member's ticket: name the lineage by
+    // the first resumption's offer.
+    members.iter().find_map(|&i| offered[i].clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn(id: u64, f: TlsFacts) -> TlsConn {
+        TlsConn {
+            id,
+            client: "10.0.0.5".parse().unwrap(),
+            server: "10.0.0.9:443".into(),
+            start_ns: id * 1_000,
+            end_ns: id * 1_000 + 500,
+            facts: f,
+        }
+    }
+
+    fn full(sid: u8, ticket: Option<u8>) -> TlsFacts {
+        TlsFacts {
+            client_hello: true,
+            server_hello: true,
+            version: 0x0303,
+            server_session_id: vec![sid; 32],
+            certificate: true,
+            server_ccs: true,
+            new_ticket: ticket.map(|t| [t; 32]),
+            sni: Some(b"shop.test".to_vec()),
+            ..Default::default()
+        }
+    }
+
+    fn by_sid(sid: u8) -> TlsFacts {
+        TlsFacts {
+            client_hello: true,
+            offered_session_id: vec![sid; 32],
+            server_hello: true,
+            version: 0x0303,
+            server_session_id: vec![sid; 32],
+            server_ccs: true,
+            ..Default::default()
+        }
+    }
+
+    fn by_ticket(ticket: u8, new: Option<u8>) -> TlsFacts {
+        TlsFacts {
+            client_hello: true,
+            offered_ticket: Some([ticket; 32]),
+            offered_session_id: vec![0xee; 32],
+            server_hello: true,
+            version: 0x0303,
+            server_session_id: vec![0xee; 32],
+            server_ccs: true,
+            new_ticket: new.map(|t| [t; 32]),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn resumptions_join_the_full_handshake_that_issued_them() {
+        let linked = link(vec![
+            conn(1, full(1, None)),
+            conn(2, by_sid(1)),
+            conn(3, full(2, Some(7))),
+            conn(4, by_ticket(7, Some(8))),
+            // Resumes the ticket connection 4 was given: same lineage.
+            conn(5, by_ticket(8, None)),
+            conn(6, full(3, None)),
+            // Its original is not in the capture; 8 offers the same.
+            conn(7, by_sid(9)),
+            conn(8, by_sid(9)),
+        ]);
+        let l = &linked.lineages;
+        assert_eq!(l.len(), 3);
+        assert_eq!(l[0].connections, [1, 2]);
+        assert_eq!(l[0].original, Some(1));
+        assert_eq!(l[0].key, Key::session_id(&[1; 32]));
+        assert_eq!(l[0].server.as_deref(), Some(&b"shop.test"[..]));
+        assert_eq!(l[1].connections, [3, 4, 5]);
+        assert_eq!(l[1].key, Key::ticket(&[7; 32]));
+        assert_eq!(l[2].connections, [7, 8]);
+        assert_eq!(l[2].original, None);
+        assert_eq!(linked.resumes, HashMap::from([(2, 1), (4, 3), (5, 4)]));
+    }
+}

@@ -1,0 +1,192 @@
+//! TLS resumption on the shared corpus, against the per-handshake facts in
+//! expected_facts.json (tshark-derived: `[tshark tls] N TLS handshakes:
+//! {...}` and one line per resumed or refused handshake, `stream N
+//! CLIENT -> SERVER ... => KIND ; resumes stream M`). tshark's stream
+//! numbers count from 0; sessmap's connection ids from 1.
+
+use crate::common::*;
+use crate::corpus::{corpus, report};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Captures whose TLS runs inside another protocol, which sessmap does not
+/// follow into TLS (the tshark count includes them).
+const INSIDE_OTHER: &[(&str, &str)] = &[
+    (
+        "zeek/testing/btest/Traces/ftp/ftp-auth-tls.pcap",
+        "TLS after FTP's AUTH TLS: the FTP session reports the control channel opaque",
+    ),
+    (
+        "PcapPlusPlus/Tests/Pcap++Test/PcapExamples/pcapng-example.pcapng",
+        "TLS after MySQL's SSL request on port 3306",
+    ),
+];
+
+/// tshark's labels as sessmap's `tls.handshake`.
+fn kind(label: &str) -> &'static str {
+    match label.trim() {
+        "full" | "tls1.3 full-or-unknown (handshake encrypted)" => "full",
+        "RESUMED(session-id)" => "session-id",
+        "RESUMED(ticket, sid echoed)" => "ticket",
+        "tls1.3 PSK-RESUMPTION (server accepted pre_shared_key)" => "psk",
+        "no-serverhello" => "incomplete",
+        other => panic!("unknown tshark TLS label {other:?}"),
+    }
+}
+
+/// One handshake line: stream, client, kind, resumed stream.
+fn handshake_line(fact: &str) -> Option<(u64, String, &'static str, Option<u64>)> {
+    let rest = fact.strip_prefix("[tshark tls]    stream ")?;
+    let mut words = rest.split_whitespace();
+    let stream = words.next()?.parse().ok()?;
+    let client = words.next()?.to_string();
+    let (_, outcome) = rest.split_once("=> ")?;
+    let (label, resumes) = match outcome.split_once(" ; resumes stream ") {
+        Some((l, r)) => (l, r.split_whitespace().next()?.parse().ok()),
+        None => (outcome, None),
+    };
+    Some((stream, client, kind(label), resumes))
+}
+
+fn summary(fact: &str) -> Option<BTreeMap<&'static str, u64>> {
+    let (_, counts) = fact
+        .strip_prefix("[tshark tls] ")?
+        .split_once("TLS handshakes: ")?;
+    let mut out = BTreeMap::new();
+    for pair in counts.trim_matches(|c| c == '{' || c == '}').split(", '") {
+        let (label, n) = pair.rsplit_once(": ")?;
+        *out.entry(kind(label.trim_matches('\''))).or_default() += n.parse::<u64>().ok()?;
+    }
+    Some(out)
+}
+
+#[test]
+fn handshakes_and_resumption_links_match_tshark() {
+    let Some(root) = corpus() else { return };
+    let facts: Vec<Value> =
+        serde_json::from_slice(&std::fs::read(root.join("expected_facts.json")).unwrap()).unwrap();
+    let mut checked = 0;
+    let mut lines = 0;
+    for entry in &facts {
+        let path = entry["path"].as_str().unwrap();
+        let facts: Vec<&str> = entry["facts"]
+            .as_array()
+            .map(|f| f.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let Some(want) = facts.iter().find_map(|f| summary(f)) else {
+            continue;
+        };
+        if INSIDE_OTHER.iter().any(|(p, _)| *p == path) {
+            continue;
+        }
+        let (r, _) = report(&root, path);
+        let connections = conns(&r);
+        // Handshakes sessmap saw (connections whose hellos were both
+        // missing are not handshakes to tshark either).
+        let mut got: BTreeMap<&str, u64> = BTreeMap::new();
+        for c in connections {
+            if let Some(h) = c["tls"]["handshake"].as_str() {
+                if h != "unseen" {
+                    *got.entry(kind_name(h)).or_default() += 1;
+                }
+            }
+        }
+        assert_eq!(got, want, "{path}: handshakes by kind");
+        let by_client = |client: &str| {
+            connections
+                .iter()
+                .find(|c| c["client"] == client)
+                .unwrap_or_else(|| panic!("{path}: no connection from {client}"))
+        };
+        let handshakes: Vec<_> = facts.iter().filter_map(|f| handshake_line(f)).collect();
+        // Stream N is connection N + 1 when the numbering agrees on every
+        // listed handshake; then links are checked by number too.
+        let numbered = handshakes
+            .iter()
+            .all(|(s, client, ..)| by_client(client)["id"] == s + 1);
+        for (stream, client, kind, resumes) in &handshakes {
+            let c = by_client(client);
+            assert_eq!(c["tls"]["handshake"], *kind, "{path}: stream {stream}");
+            match resumes {
+                Some(m) if numbered => {
+                    assert_eq!(c["tls"]["resumes"], m + 1, "{path}: stream {stream}")
+                }
+                Some(_) => assert!(c["tls"]["resumes"].is_u64(), "{path}: stream {stream}"),
+                None => assert!(c["tls"]["resumes"].is_null(), "{path}: stream {stream}"),
+            }
+            if let Some(m) = resumes.filter(|_| numbered) {
+                // The resumed connection and its original share a session.
+                let session = c["sessions"][0]["id"].clone();
+                let original = connections.iter().find(|o| o["id"] == m + 1).unwrap();
+                assert_eq!(
+                    original["sessions"][0]["id"], session,
+                    "{path}: stream {stream}"
+                );
+            }
+            lines += 1;
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 13, "captures with TLS facts");
+    assert!(lines >= 80, "only {lines} handshake lines checked");
+}
+
+/// The same names, borrowed statically.
+fn kind_name(h: &str) -> &'static str {
+    match h {
+        "full" => "full",
+        "session-id" => "session-id",
+        "ticket" => "ticket",
+        "psk" => "psk",
+        "incomplete" => "incomplete",
+        other => panic!("unexpected handshake {other:?}"),
+    }
+}
+
+#[test]
+fn safari_is_one_tls_session_of_six_connections_and_a_seventh_full_handshake() {
+    let Some(root) = corpus() else { return };
+    let (r, _) = report(&root, "nDPI/tests/cfgs/default/pcap/safari.pcap");
+    let s = r["sessions"].as_array().unwrap();
+    assert_eq!(s.len(), 1, "{s:#?}");
+    assert_eq!(s[0]["kind"], "tls");
+    assert_eq!(s[0]["server"], "www.iit.cnr.it");
+    assert_eq!(s[0]["original"], 1);
+    assert_eq!(s[0]["connections"], serde_json::json!([1, 2, 3, 4, 5, 6]));
+    assert!(s[0]["key"].as_str().unwrap().starts_with("session-id=fp:"));
+    let c7 = &conns(&r)[6];
+    assert_eq!(c7["tls"]["handshake"], "full");
+    assert_eq!(c7["no_session"], "encrypted");
+}
+
+#[test]
+fn example2_ticket_lineage_and_tls13_psk_is_marked_but_not_linked() {
+    let Some(root) = corpus() else { return };
+    let (r, _) = report(
+        &root,
+        "PcapPlusPlus/Tests/Pcap++Test/PcapExamples/example2.pcap",
+    );
+    // s121..s125 resumed the ticket s119 was given (inventory).
+    let s = r["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["original"] == 120)
+        .expect("the lineage of connection 120");
+    assert_eq!(s["kind"], "tls");
+    assert!(s["key"].as_str().unwrap().starts_with("ticket=fp:"));
+    assert_eq!(
+        s["connections"],
+        serde_json::json!([120, 122, 123, 124, 125, 126])
+    );
+    let (r, _) = report(
+        &root,
+        "zeek/testing/btest/Traces/tls/tls-13draft19-early-data.pcap",
+    );
+    let c = conns(&r);
+    assert_eq!(c[0]["tls"]["handshake"], "full");
+    assert_eq!(c[1]["tls"]["handshake"], "psk");
+    assert_eq!(c[1]["tls"]["version"], "TLS 1.3 (draft 19)");
+    assert!(c[1]["tls"]["resumes"].is_null());
+    assert_eq!(r["sessions"], serde_json::json!([]));
+}
