@@ -190,3 +190,82 @@ fn example2_ticket_lineage_and_tls13_psk_is_marked_but_not_linked() {
     assert!(c[1]["tls"]["resumes"].is_null());
     assert_eq!(r["sessions"], serde_json::json!([]));
 }
+
+/// testdata/tls-resumption: recorded Python ssl clients and servers (see
+/// its README for the facts and how tshark agrees).
+#[test]
+fn recorded_session_id_ticket_and_psk_resumptions() {
+    let r = analyze_json(&[repo("testdata/tls-resumption/capture.pcap")
+        .to_str()
+        .unwrap()]);
+    let c = conns(&r);
+    assert_eq!(c.len(), 8);
+    let row = |i: usize| {
+        let t = &c[i]["tls"];
+        (
+            t["sni"].as_str().unwrap().to_owned(),
+            t["version"].as_str().unwrap().to_owned(),
+            t["handshake"].as_str().unwrap().to_owned(),
+            t["resumes"].as_u64(),
+        )
+    };
+    let want = [
+        ("sid.test", "TLS 1.2", "full", None),
+        ("sid.test", "TLS 1.2", "session-id", Some(1)),
+        ("sid.test", "TLS 1.2", "session-id", Some(1)),
+        ("ticket.test", "TLS 1.2", "full", None),
+        ("ticket.test", "TLS 1.2", "ticket", Some(4)),
+        ("tls13.test", "TLS 1.3", "full", None),
+        ("tls13.test", "TLS 1.3", "psk", None),
+        ("sid.test", "TLS 1.2", "full", None),
+    ];
+    for (i, (sni, version, handshake, resumes)) in want.iter().enumerate() {
+        assert_eq!(
+            row(i),
+            (
+                sni.to_string(),
+                version.to_string(),
+                handshake.to_string(),
+                *resumes
+            ),
+            "connection {}",
+            i + 1
+        );
+    }
+    let s = r["sessions"].as_array().unwrap();
+    assert_eq!(s.len(), 2, "{s:#?}");
+    assert_eq!(
+        (
+            &s[0]["kind"],
+            &s[0]["server"],
+            &s[0]["connections"],
+            &s[0]["original"]
+        ),
+        (
+            &"tls".into(),
+            &"sid.test".into(),
+            &serde_json::json!([1, 2, 3]),
+            &1.into()
+        )
+    );
+    assert!(s[0]["key"].as_str().unwrap().starts_with("session-id=fp:"));
+    assert_eq!(
+        (&s[1]["server"], &s[1]["connections"], &s[1]["original"]),
+        (&"ticket.test".into(), &serde_json::json!([4, 5]), &4.into())
+    );
+    assert!(s[1]["key"].as_str().unwrap().starts_with("ticket=fp:"));
+    for (i, conn) in c.iter().enumerate().skip(5) {
+        assert_eq!(conn["no_session"], "encrypted", "connection {}", i + 1);
+    }
+    // --show-secrets shows the session id itself (tshark's value).
+    let r = analyze_json(&[
+        "--show-secrets",
+        repo("testdata/tls-resumption/capture.pcap")
+            .to_str()
+            .unwrap(),
+    ]);
+    assert_eq!(
+        r["sessions"][0]["key"],
+        "session-id=161a565520c3bb4246261b2832e4509dad7ade2b81cacfbcda991df4a608717e"
+    );
+}

@@ -150,7 +150,10 @@ fn tls13_psk_after_a_hello_retry() {
     );
     assert!(p.facts.psk_offered);
     let v13 = ext(43, &[3, 4]);
-    let mut s = record(22, &server_hello(HRR_RANDOM, &[5; 32], std::slice::from_ref(&v13)));
+    let mut s = record(
+        22,
+        &server_hello(HRR_RANDOM, &[5; 32], std::slice::from_ref(&v13)),
+    );
     s.extend(record(
         22,
         &server_hello([3; 32], &[5; 32], &[v13, ext(41, &[0, 0])]),
