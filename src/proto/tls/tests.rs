@@ -190,3 +190,43 @@ fn hostile_bytes_end_reading_without_panic() {
     p.data(ToServer, &[22, 3, 3, 0x40, 0, 1, 0x10, 0, 0]);
     assert_eq!(p.facts.malformed, 1);
 }
+
+#[test]
+fn random_bytes_after_a_valid_start_never_panic() {
+    // A valid ClientHello/ServerHello prefix, then pseudo-random bytes in
+    // pseudo-random pieces, in both directions.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for round in 0..300 {
+        let mut p = TlsParser::default();
+        for dir in [ToServer, ToClient] {
+            let mut bytes = if dir == ToServer {
+                record(22, &client_hello(&[1; 32], &[sni("x.test")]))
+            } else {
+                record(22, &server_hello([4; 32], &[1; 32], &[]))
+            };
+            let keep = (next() as usize) % bytes.len();
+            bytes.truncate(keep);
+            bytes.extend((0..(next() % 4096)).map(|_| next() as u8));
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                let n = 1 + (next() as usize) % rest.len().min(700);
+                p.data(dir, &rest[..n]);
+                rest = &rest[n..];
+                // What is kept stays within its bounds.
+                let side = &p.sides[dir as usize];
+                assert!(side.header.len() < 5 && side.hs_header.len() < 4);
+                assert!(side.body.len() <= MAX_MESSAGE, "round {round}");
+            }
+        }
+        // Whatever followed, a resumption needs a ServerHello that echoed.
+        if p.facts.handshake() == Handshake::SessionId {
+            assert_eq!(p.facts.server_session_id, p.facts.offered_session_id);
+        }
+    }
+}
