@@ -99,36 +99,15 @@ pub fn link(mut conns: Vec<TlsConn>) -> Linked {
     let mut parent: Vec<usize> = (0..n).collect();
     // What each connection offered, when it resumed.
     let mut offered: Vec<Option<Key>> = vec![None; n];
+    // What each handshake hands out for later resumptions: a full
+    // handshake its session id (a resumption only echoes one), any TLS 1.2
+    // handshake a new ticket. Collected first: connection ids follow the
+    // SYNs, and a connection opened early (a browser's preconnect) may
+    // resume a session a later-opened connection established.
     let mut issued_by: HashMap<Key, usize> = HashMap::new();
-    let mut orphans: HashMap<Key, usize> = HashMap::new();
-    let mut resumes = HashMap::new();
     for (i, c) in conns.iter().enumerate() {
         let f = &c.facts;
-        let handshake = f.handshake();
-        let key = match handshake {
-            Handshake::SessionId => Some(Key::session_id(&f.offered_session_id)),
-            Handshake::Ticket => f.offered_ticket.as_ref().map(Key::ticket),
-            _ => None,
-        };
-        if let Some(key) = key {
-            match issued_by.get(&key) {
-                Some(&j) => {
-                    union(&mut parent, i, j);
-                    resumes.insert(c.id, conns[j].id);
-                }
-                None => match orphans.get(&key) {
-                    Some(&j) => union(&mut parent, i, j),
-                    None => {
-                        orphans.insert(key.clone(), i);
-                    }
-                },
-            }
-            offered[i] = Some(key);
-        }
-        // What this handshake hands out for later resumptions: a full
-        // handshake its session id (a resumption only echoes one), any
-        // TLS 1.2 handshake a new ticket.
-        if handshake == Handshake::Full && !f.is_tls13() && !f.server_session_id.is_empty() {
+        if f.handshake() == Handshake::Full && !f.is_tls13() && !f.server_session_id.is_empty() {
             issued_by
                 .entry(Key::session_id(&f.server_session_id))
                 .or_insert(i);
@@ -136,6 +115,30 @@ pub fn link(mut conns: Vec<TlsConn>) -> Linked {
         if let Some(t) = &f.new_ticket {
             issued_by.entry(Key::ticket(t)).or_insert(i);
         }
+    }
+    let mut orphans: HashMap<Key, usize> = HashMap::new();
+    let mut resumes = HashMap::new();
+    for (i, c) in conns.iter().enumerate() {
+        let f = &c.facts;
+        let key = match f.handshake() {
+            Handshake::SessionId => Some(Key::session_id(&f.offered_session_id)),
+            Handshake::Ticket => f.offered_ticket.as_ref().map(Key::ticket),
+            _ => None,
+        };
+        let Some(key) = key else { continue };
+        match issued_by.get(&key) {
+            Some(&j) if j != i => {
+                union(&mut parent, i, j);
+                resumes.insert(c.id, conns[j].id);
+            }
+            _ => match orphans.get(&key) {
+                Some(&j) => union(&mut parent, i, j),
+                None => {
+                    orphans.insert(key.clone(), i);
+                }
+            },
+        }
+        offered[i] = Some(key);
     }
     let mut groups: HashMap<usize, Vec<usize>> = HashMap::new();
     for i in 0..n {
@@ -150,11 +153,12 @@ pub fn link(mut conns: Vec<TlsConn>) -> Linked {
         if !members.iter().any(|&i| offered[i].is_some()) {
             continue;
         }
-        let first = &conns[members[0]];
-        // The root is the earliest member: the full handshake when it is
-        // here (it issued what the others resumed), else a resumption.
-        let original = offered[members[0]].is_none().then_some(first.id);
-        let key = match original {
+        // The full handshake, when it is here (it issued what the others
+        // resumed; a lineage holds at most one, its root in the links).
+        let full = members.iter().copied().find(|&i| offered[i].is_none());
+        let first = &conns[full.unwrap_or(members[0])];
+        let original = full.map(|i| conns[i].id);
+        let key = match full {
             Some(_) => issued_key(first, members, &offered),
             None => offered[members[0]].clone(),
         };
@@ -275,6 +279,17 @@ mod tests {
             new_ticket: new.map(|t| [t; 32]),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_connection_opened_before_the_full_handshake_can_resume_it() {
+        // Connection 5 was opened first (a preconnect) but resumed the
+        // session connection 6 established.
+        let linked = link(vec![conn(5, by_sid(1)), conn(6, full(1, None))]);
+        assert_eq!(linked.lineages.len(), 1);
+        assert_eq!(linked.lineages[0].original, Some(6));
+        assert_eq!(linked.lineages[0].connections, [5, 6]);
+        assert_eq!(linked.resumes, HashMap::from([(5, 6)]));
     }
 
     #[test]

@@ -153,7 +153,12 @@ impl<S: HttpSink + FtpSink> StreamConsumer<S> for ConnParser {
         self.counter.data(dir, offset, bytes.len());
         if matches!(self.state, State::Undecided) {
             self.state = if looks_like_tls(bytes) {
-                State::Tls(Box::default())
+                let mut p = TlsParser::default();
+                if let Some((d, _)) = self.gap_first {
+                    // Bytes lost before: that direction's framing is lost.
+                    p.gap(d);
+                }
+                State::Tls(Box::new(p))
             } else if ftp::looks_like_ftp(dir, bytes) {
                 State::Ftp(Box::default())
             } else {

@@ -19,6 +19,9 @@ use sha2::{Digest, Sha256};
 /// extensions is a few KiB; a ticket at most 64 KiB).
 pub const MAX_MESSAGE: usize = 70_000;
 
+/// Longest SNI kept (a DNS name is at most 255 bytes).
+pub const MAX_SNI: usize = 255;
+
 /// The ServerHello random that marks a TLS 1.3 HelloRetryRequest.
 const HRR_RANDOM: [u8; 32] = [
     0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
@@ -44,7 +47,8 @@ pub struct TlsFacts {
     pub server_session_id: Vec<u8>,
     /// The server selected a TLS 1.3 pre-shared key.
     pub psk_accepted: bool,
-    /// A Certificate message came from the server in plaintext.
+    /// A Certificate message came from the server in plaintext (its
+    /// header is enough; the chain is skipped).
     pub certificate: bool,
     /// SHA-256 of the ticket in a TLS 1.2 NewSessionTicket.
     pub new_ticket: Option<[u8; 32]>,
@@ -96,6 +100,10 @@ impl TlsFacts {
         }
         if self.certificate {
             return Handshake::Full;
+        }
+        // Without the ClientHello, what was offered is unknown.
+        if !self.client_hello {
+            return Handshake::Incomplete;
         }
         // An abbreviated handshake goes ServerHello, ChangeCipherSpec: the
         // certificate would have come between them.
@@ -169,7 +177,7 @@ impl TlsParser {
                     if !(20..=24).contains(&h[0]) || h[1] != 3 || len > 18_432 {
                         // Not (or no longer) TLS framing.
                         side.done = true;
-                        self.facts.malformed += 1;
+                        self.facts.malformed = self.facts.malformed.saturating_add(1);
                     } else {
                         side.record = Some((h[0], len));
                         if len == 0 {
@@ -185,6 +193,12 @@ impl TlsParser {
             side.record = (left > take).then_some((ctype, left - take));
             match ctype {
                 22 => self.handshake_bytes(dir, chunk),
+                // TLS 1.3 middlebox compatibility: a dummy ChangeCipherSpec
+                // may follow a HelloRetryRequest; the real ServerHello is
+                // still to come in plaintext.
+                20 if dir == Direction::ToClient
+                    && !self.facts.server_hello
+                    && self.facts.is_tls13() => {}
                 20 => {
                     // ChangeCipherSpec: what follows is encrypted.
                     if dir == Direction::ToClient {
@@ -217,16 +231,23 @@ impl TlsParser {
                     let len =
                         (usize::from(h[1]) << 16) | (usize::from(h[2]) << 8) | usize::from(h[3]);
                     let wanted = matches!((dir, h[0]), (Direction::ToServer, 1))
-                        || matches!((dir, h[0]), (Direction::ToClient, 2 | 4 | 11));
+                        || matches!((dir, h[0]), (Direction::ToClient, 2 | 4));
                     let keep = wanted && len <= MAX_MESSAGE;
                     if wanted && !keep {
-                        self.facts.malformed += 1;
+                        self.facts.malformed = self.facts.malformed.saturating_add(1);
+                    }
+                    if dir == Direction::ToClient && h[0] == 11 {
+                        // A certificate: its presence is the fact; the
+                        // chain itself is skipped.
+                        self.facts.certificate = true;
                     }
                     side.message = Some((h[0], len, keep));
                     side.body.clear();
                     if len == 0 {
                         side.message = None;
-                        self.message(dir, h[0], &[]);
+                        if keep {
+                            self.message(dir, h[0], &[]);
+                        }
                     }
                 }
                 continue;
@@ -240,8 +261,10 @@ impl TlsParser {
                 side.message = Some((mtype, left - take, keep));
             } else {
                 side.message = None;
-                let body = std::mem::take(&mut side.body);
-                self.message(dir, mtype, &body);
+                if keep {
+                    let body = std::mem::take(&mut side.body);
+                    self.message(dir, mtype, &body);
+                }
             }
         }
     }
@@ -265,15 +288,11 @@ impl TlsParser {
                 }
                 None => false,
             },
-            (Direction::ToClient, 11) => {
-                f.certificate = true;
-                true
-            }
             (Direction::ToClient, 4) => new_session_ticket(f, body).is_some(),
             _ => true,
         };
         if !ok {
-            self.facts.malformed += 1;
+            self.facts.malformed = self.facts.malformed.saturating_add(1);
         }
     }
 }
@@ -314,7 +333,11 @@ fn client_hello(f: &mut TlsFacts, body: &[u8]) -> Option<()> {
     let mut r = Reader(body);
     r.take(2 + 32)?;
     f.client_hello = true;
-    f.offered_session_id = r.vec8()?.to_vec();
+    let sid = r.vec8()?;
+    if sid.len() > 32 {
+        return None;
+    }
+    f.offered_session_id = sid.to_vec();
     r.vec16()?; // cipher suites
     r.vec8()?; // compression methods
     if r.0.is_empty() {
@@ -330,7 +353,8 @@ fn client_hello(f: &mut TlsFacts, body: &[u8]) -> Option<()> {
                 while !list.0.is_empty() {
                     let kind = list.u8()?;
                     let name = list.vec16()?;
-                    if kind == 0 && f.sni.is_none() {
+                    // A host name is at most 255 bytes.
+                    if kind == 0 && f.sni.is_none() && name.len() <= MAX_SNI {
                         f.sni = Some(name.to_vec());
                     }
                 }
@@ -352,6 +376,9 @@ fn server_hello(f: &mut TlsFacts, body: &[u8]) -> Option<bool> {
     // TLS 1.3 drafts before 22 dropped the session id and compression.
     let draft = version >> 8 == 0x7f && version & 0xff < 22;
     let sid = if draft { &[][..] } else { r.vec8()? };
+    if sid.len() > 32 {
+        return None;
+    }
     r.take(if draft { 2 } else { 3 })?; // cipher suite, compression
     let mut negotiated = version;
     let mut psk = false;

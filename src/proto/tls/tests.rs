@@ -154,6 +154,8 @@ fn tls13_psk_after_a_hello_retry() {
         22,
         &server_hello(HRR_RANDOM, &[5; 32], std::slice::from_ref(&v13)),
     );
+    // The compatibility-mode dummy ChangeCipherSpec after the retry.
+    s.extend(CCS);
     s.extend(record(
         22,
         &server_hello([3; 32], &[5; 32], &[v13, ext(41, &[0, 0])]),
@@ -229,4 +231,31 @@ fn random_bytes_after_a_valid_start_never_panic() {
             assert_eq!(p.facts.server_session_id, p.facts.offered_session_id);
         }
     }
+}
+
+#[test]
+fn without_the_client_hello_an_echo_is_not_a_resumption() {
+    let mut p = TlsParser::default();
+    p.gap(ToServer);
+    p.data(ToServer, &record(22, &client_hello(&[1; 32], &[])));
+    let mut s = record(22, &server_hello([2; 32], &[1; 32], &[]));
+    s.extend(CCS);
+    p.data(ToClient, &s);
+    assert!(!p.facts.client_hello);
+    assert_eq!(p.facts.handshake(), Handshake::Incomplete);
+}
+
+#[test]
+fn an_overlong_sni_is_not_kept_and_a_certificate_is_not_buffered() {
+    let long = "a".repeat(MAX_SNI + 1);
+    let mut p = TlsParser::default();
+    p.data(ToServer, &record(22, &client_hello(&[], &[sni(&long)])));
+    assert!(p.facts.client_hello);
+    assert_eq!(p.facts.sni, None);
+    // A Certificate header: known at once, its body skipped.
+    p.data(ToClient, &record(22, &server_hello([2; 32], &[3; 32], &[])));
+    p.data(ToClient, &[22, 3, 3, 0x40, 0x00, 11, 0x00, 0x3f, 0xfc]);
+    p.data(ToClient, &[0u8; 1000]);
+    assert!(p.facts.certificate);
+    assert!(p.sides[1].body.is_empty());
 }
