@@ -17,3 +17,18 @@ pub mod decode;
 pub mod flow;
 pub mod proto;
 pub mod report;
+
+/// Helpers for unit tests.
+#[cfg(test)]
+pub(crate) mod test_util {
+    /// A xorshift64 generator: reproducible pseudo-random input for the
+    /// parsers' mutation tests.
+    pub fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+        move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        }
+    }
+}

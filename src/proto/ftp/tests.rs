@@ -292,13 +292,7 @@ fn a_gap_drops_the_partial_line_only() {
 fn mutated_control_channels_parse_the_same_whatever_the_split() {
     let client: &[u8] = b"USER alice\r\nPASS secret\r\nPASV\r\nRETR a.txt\r\nEPRT |2|::1|4000|\r\nLIST\r\nAUTH TLS\r\n";
     let server: &[u8] = b"220-hi\r\n there\r\n220 ready\r\n331 ok\r\n230 in\r\n227 Entering Passive Mode (10,0,0,2,4,1).\r\n150 go\r\n226 done\r\n200 ok\r\n150 go\r\n226 done\r\n234 tls\r\n\x16\x03\x01\x00\x02ab\x15\x03\x03\x00\x01x220 clear again\r\n";
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = crate::test_util::xorshift(0x2545_f491_4f6c_dd1du64);
     for _ in 0..10_000 {
         let mut streams = [client.to_vec(), server.to_vec()];
         for s in streams.iter_mut() {

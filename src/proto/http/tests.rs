@@ -489,13 +489,7 @@ fn waiting_requests_are_bounded_in_bytes() {
 fn mutated_streams_parse_the_same_whatever_the_split() {
     let base_c: &[u8] = b"GET /a HTTP/1.1\r\nHost: h\r\nCookie: PHPSESSID=abcdef0123456789\r\n\r\nPOST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhelloGET /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nHEAD /d HTTP/1.1\r\n\r\n";
     let base_s: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nSet-Cookie: sid=0123456789abcdefXYZ\r\n\r\nabcHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nwxyz\r\n0\r\nT: 1\r\n\r\nHTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n";
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = crate::test_util::xorshift(0x9e37_79b9_7f4a_7c15u64);
     for _ in 0..10_000 {
         let mut streams = [base_c.to_vec(), base_s.to_vec()];
         for s in streams.iter_mut() {

@@ -197,13 +197,7 @@ fn hostile_bytes_end_reading_without_panic() {
 fn random_bytes_after_a_valid_start_never_panic() {
     // A valid ClientHello/ServerHello prefix, then pseudo-random bytes in
     // pseudo-random pieces, in both directions.
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next = crate::test_util::xorshift(0x2545_f491_4f6c_dd1du64);
     for round in 0..300 {
         let mut p = TlsParser::default();
         for dir in [ToServer, ToClient] {
