@@ -165,7 +165,8 @@ struct Tx {
     /// When it was last seen.
     last_ns: u64,
     /// Transactions of this shape per connection.
-    conns: BTreeMap<u64, u64>,
+    /// Sorted by connection (a small vector: most shapes live on one).
+    conns: Vec<(u64, u64)>,
     client: IpAddr,
     host: u32,
     /// Candidate keys the request carried: (name, value) ids.
@@ -180,15 +181,29 @@ struct Tx {
 }
 
 /// What makes two transactions the same for sessions.
-type Shape = (
+type Shape<'a> = (
     IpAddr,
     u32,
-    Vec<(KeyKind, u32, u32)>,
-    Vec<(u32, u32)>,
-    Vec<(u32, u32)>,
-    Vec<u32>,
+    &'a [(KeyKind, u32, u32)],
+    &'a [(u32, u32)],
+    &'a [(u32, u32)],
+    &'a [u32],
     Option<u32>,
 );
+
+impl Tx {
+    fn shape(&self) -> Shape<'_> {
+        (
+            self.client,
+            self.host,
+            &self.carried,
+            &self.set,
+            &self.url_given,
+            &self.deleted,
+            self.user,
+        )
+    }
+}
 
 /// Per connection: the client address (for transactions without one).
 #[derive(Debug, Default)]
@@ -196,8 +211,10 @@ pub struct HttpSessions {
     config: SessionConfig,
     strings: Interner,
     txs: Vec<Tx>,
-    /// The index in `txs` of each shape.
-    shapes: HashMap<Shape, usize>,
+    /// Indices in `txs` by the hash of their shape (the shape itself is
+    /// not copied: candidates are compared with the record).
+    shapes: HashMap<u64, Vec<u32>>,
+    shape_hasher: std::hash::RandomState,
     sets: HashMap<(u32, u32), Vec<SetInfo>>,
     /// Records kept: shapes plus (shape, connection) pairs beyond a
     /// shape's first, bounded by `MAX_FACTS`.
@@ -267,7 +284,7 @@ impl HttpSessions {
         let mut rec = Tx {
             ts_ns,
             last_ns: ts_ns,
-            conns: BTreeMap::from([(conn, 1)]),
+            conns: vec![(conn, 1)],
             client,
             host,
             carried: Vec::new(),
@@ -359,35 +376,38 @@ impl HttpSessions {
             && rec.url_given.is_empty()
             && rec.deleted.is_empty())
         {
-            let shape: Shape = (
-                rec.client,
-                rec.host,
-                rec.carried.clone(),
-                rec.set.clone(),
-                rec.url_given.clone(),
-                rec.deleted.clone(),
-                rec.user,
-            );
+            let hash = std::hash::BuildHasher::hash_one(&self.shape_hasher, rec.shape());
+            let found = self.shapes.get(&hash).and_then(|list| {
+                list.iter().copied().find(|&i| {
+                    self.txs
+                        .get(i as usize)
+                        .is_some_and(|t| t.shape() == rec.shape())
+                })
+            });
             // Transactions arrive when answered, not in request order
             // across connections: a shape's first time is the minimum.
-            match self.shapes.get(&shape).and_then(|&i| self.txs.get_mut(i)) {
-                Some(t) => match t.conns.get_mut(&conn) {
-                    Some(n) => {
-                        *n += 1;
+            match found.and_then(|i| self.txs.get_mut(i as usize)) {
+                Some(t) => match t.conns.binary_search_by_key(&conn, |&(c, _)| c) {
+                    Ok(at) => {
+                        if let Some((_, n)) = t.conns.get_mut(at) {
+                            *n += 1;
+                        }
                         t.ts_ns = t.ts_ns.min(ts_ns);
                         t.last_ns = t.last_ns.max(ts_ns);
                     }
-                    None if self.facts < self.max_facts => {
+                    Err(at) if self.facts < self.max_facts => {
                         self.facts += 1;
-                        t.conns.insert(conn, 1);
+                        t.conns.insert(at, (conn, 1));
                         t.ts_ns = t.ts_ns.min(ts_ns);
                         t.last_ns = t.last_ns.max(ts_ns);
                     }
-                    None => self.dropped += 1,
+                    Err(_) => self.dropped += 1,
                 },
                 None if self.facts < self.max_facts => {
                     self.facts += 1;
-                    self.shapes.insert(shape, self.txs.len());
+                    // MAX_FACTS keeps the index within u32.
+                    let index = self.txs.len() as u32;
+                    self.shapes.entry(hash).or_default().push(index);
                     self.txs.push(rec);
                 }
                 None => self.dropped += 1,
