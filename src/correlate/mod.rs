@@ -250,7 +250,7 @@ impl Correlator {
             ));
         }
         self.ftp_sessions(&mut connections, redact, &mut drafts, &mut findings);
-        self.tls_sessions(&mut connections, redact, &mut drafts);
+        self.tls_sessions(&mut connections, redact, &mut drafts, &mut findings);
         let mut order: Vec<usize> = (0..drafts.len()).collect();
         order.sort_by(|a, b| {
             let (x, y) = (&drafts[*a].0, &drafts[*b].0);
@@ -314,8 +314,41 @@ impl Correlator {
         connections: &mut [ConnectionReport],
         redact: &Redactor,
         drafts: &mut Vec<(SessionReport, BTreeMap<u64, u64>)>,
+        findings: &mut Vec<(usize, Finding)>,
     ) {
         let linked = tls::link(std::mem::take(&mut self.tls));
+        // Deprecated versions, one finding per server and version.
+        let mut legacy: BTreeMap<(String, &str), (u64, u64)> = BTreeMap::new();
+        for c in connections.iter() {
+            let Some(version) = c.tls.as_ref().and_then(|t| t.version.as_deref()) else {
+                continue;
+            };
+            let version = match version {
+                "SSL 3.0" => "SSL 3.0",
+                "TLS 1.0" => "TLS 1.0",
+                "TLS 1.1" => "TLS 1.1",
+                _ => continue,
+            };
+            let e = legacy
+                .entry((c.server.to_string(), version))
+                .or_insert((c.id, 0));
+            e.1 += 1;
+        }
+        for ((server, version), (first, n)) in legacy {
+            findings.push((
+                usize::MAX,
+                Finding {
+                    rule: "tls-legacy-version",
+                    severity: "warning",
+                    session: None,
+                    connection: Some(first),
+                    message: format!(
+                        "{server} negotiated {version} on {} (first: connection {first})",
+                        crate::report::count(n, "connection", "connections")
+                    ),
+                },
+            ));
+        }
         for c in connections.iter_mut() {
             if let Some(t) = &mut c.tls {
                 t.resumes = linked.resumes.get(&c.id).copied();
@@ -326,6 +359,27 @@ impl Correlator {
             Text::from(format!("{name}={}", redact.value(value)))
         };
         for l in linked.lineages {
+            if l.clients.len() > 1 {
+                let clients: Vec<String> = l.clients.iter().map(IpAddr::to_string).collect();
+                findings.push((
+                    drafts.len(),
+                    Finding {
+                        rule: "session-multiple-clients",
+                        severity: "warning",
+                        session: None,
+                        connection: None,
+                        message: format!(
+                            "TLS session of {} resumed from {} addresses: {}",
+                            l.server.as_deref().map_or_else(
+                                || l.server_address.clone(),
+                                |b| Text(b.to_vec()).display()
+                            ),
+                            clients.len(),
+                            clients.join(", ")
+                        ),
+                    },
+                ));
+            }
             let per_conn: BTreeMap<u64, u64> = l.connections.iter().map(|c| (*c, 1)).collect();
             drafts.push((
                 SessionReport {

@@ -43,6 +43,11 @@ pub const RULES: &[Rule] = &[
         reason: "a data connection followed an FTP transfer but matches no announcement",
     },
     Rule {
+        id: "tls-legacy-version",
+        severity: "warning",
+        reason: "a server negotiated SSL 3.0, TLS 1.0 or TLS 1.1 (deprecated by RFC 8996)",
+    },
+    Rule {
         id: "capture-incomplete",
         severity: "warning",
         reason:

@@ -269,3 +269,32 @@ fn recorded_session_id_ticket_and_psk_resumptions() {
         "session-id=161a565520c3bb4246261b2832e4509dad7ade2b81cacfbcda991df4a608717e"
     );
 }
+
+#[test]
+fn a_tls_1_0_server_is_a_legacy_version_finding_once_per_server() {
+    let Some(root) = corpus() else { return };
+    // Arkime's test: one abbreviated TLS 1.0 handshake (Arkime's .test
+    // document says version TLSv1), its full handshake before the capture.
+    let (r, _) = report(&root, "arkime/tests/pcap/tls-client-sessionid.pcap");
+    assert_eq!(conns(&r)[0]["tls"]["version"], "TLS 1.0");
+    assert_eq!(conns(&r)[0]["tls"]["handshake"], "session-id");
+    assert_eq!(r["sessions"][0]["original"], Value::Null);
+    let f = r["findings"].as_array().unwrap();
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0]["rule"], "tls-legacy-version");
+    assert_eq!(f[0]["connection"], 1);
+    // 51 TLS 1.0 connections to three Amazon servers: three findings.
+    let (r, _) = report(&root, "nDPI/tests/cfgs/default/pcap/alexa-app.pcapng");
+    let legacy: Vec<&Value> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "tls-legacy-version")
+        .collect();
+    let tls10 = conns(&r)
+        .iter()
+        .filter(|c| c["tls"]["version"] == "TLS 1.0")
+        .count();
+    assert_eq!(tls10, 51);
+    assert_eq!(legacy.len(), 3);
+}
