@@ -298,3 +298,99 @@ fn a_tls_1_0_server_is_a_legacy_version_finding_once_per_server() {
     assert_eq!(tls10, 51);
     assert_eq!(legacy.len(), 3);
 }
+
+/// TLS records for the written edge cases: a record of type `ty` around
+/// a handshake message of type `msg`.
+fn tls_record(ty: u8, msg: Option<u8>, body: &[u8]) -> Vec<u8> {
+    let mut payload = Vec::new();
+    if let Some(m) = msg {
+        let n = body.len() as u32;
+        payload.extend([m, (n >> 16) as u8, (n >> 8) as u8, n as u8]);
+    }
+    payload.extend(body);
+    let mut v = vec![ty, 3, 3];
+    v.extend((payload.len() as u16).to_be_bytes());
+    v.extend(payload);
+    v
+}
+
+/// A ClientHello (SNI `app.test`) or ServerHello body with session id `sid`.
+fn hello(client: bool, sid: &[u8]) -> Vec<u8> {
+    let mut b = vec![3, 3];
+    b.extend([9u8; 32]);
+    b.push(sid.len() as u8);
+    b.extend(sid);
+    if client {
+        b.extend([0, 2, 0xc0, 0x2f, 1, 0]);
+        let name = b"app.test";
+        let mut sni = vec![
+            0,
+            0,
+            0,
+            (name.len() + 5) as u8,
+            0,
+            (name.len() + 3) as u8,
+            0,
+            0,
+        ];
+        sni.push(name.len() as u8);
+        sni.extend(name);
+        b.extend((sni.len() as u16).to_be_bytes());
+        b.extend(sni);
+    } else {
+        b.extend([0xc0, 0x2f, 0]);
+    }
+    b
+}
+
+/// Written with the capture writer: a full handshake from one address and
+/// its resumption from another, the resumption's ClientHello split over
+/// three segments sent out of order.
+#[test]
+fn a_tls_session_resumed_from_another_address_is_flagged() {
+    const SID: [u8; 32] = [0x5a; 32];
+    let mut frames = Vec::new();
+    let mut a = Talk::new("10.2.0.1:40000", "10.2.0.9:443", 100, 9000);
+    a.handshake();
+    a.send(true, &tls_record(22, Some(1), &hello(true, &[])));
+    let mut flight = tls_record(22, Some(2), &hello(false, &SID));
+    flight.extend(tls_record(22, Some(11), &[0; 600]));
+    a.send(false, &flight);
+    a.send(false, &tls_record(20, None, &[1]));
+    a.close();
+    frames.extend(a.frames);
+    let mut b = Talk::new("10.2.0.2:40001", "10.2.0.9:443", 500, 7000);
+    b.ts_ns += 1_000_000_000;
+    b.handshake();
+    let ch = tls_record(22, Some(1), &hello(true, &SID));
+    let (base, thirds) = (b.cseq, ch.len() / 3);
+    let pieces = [&ch[..thirds], &ch[thirds..2 * thirds], &ch[2 * thirds..]];
+    for i in [2, 0, 1] {
+        let seq = base.wrapping_add((i * thirds) as u32);
+        let f = b.segment(true, 0x18, seq, pieces[i]);
+        b.push(f);
+    }
+    b.cseq = base.wrapping_add(ch.len() as u32);
+    let mut flight = tls_record(22, Some(2), &hello(false, &SID));
+    flight.extend(tls_record(20, None, &[1]));
+    b.send(false, &flight);
+    b.close();
+    frames.extend(b.frames);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tls.pcap");
+    write_pcap(&path, sessmap::capture::LinkType::ETHERNET, &frames);
+    let r = analyze_json(&[path.to_str().unwrap()]);
+    let c = conns(&r);
+    assert_eq!(c[0]["tls"]["handshake"], "full");
+    assert_eq!(c[1]["tls"]["handshake"], "session-id");
+    assert_eq!(c[1]["tls"]["sni"], "app.test");
+    assert_eq!(c[1]["tls"]["resumes"], 1);
+    let s = &r["sessions"][0];
+    assert_eq!(s["connections"], serde_json::json!([1, 2]));
+    assert_eq!(s["clients"], serde_json::json!(["10.2.0.1", "10.2.0.2"]));
+    assert_eq!(s["multiple_clients"], true);
+    let f = r["findings"].as_array().unwrap();
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0]["rule"], "session-multiple-clients");
+    assert_eq!(f[0]["session"], 1);
+}
