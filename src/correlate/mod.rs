@@ -128,6 +128,7 @@ impl ConsumerFactory for Correlator {
                 id: record.id,
                 client: record.client.ip,
                 server: record.server.to_string(),
+                server_ip: record.server.ip,
                 start_ns: record.start_ns,
                 end_ns: record.end_ns,
                 facts: t.facts.clone(),

@@ -20,6 +20,7 @@ pub struct TlsConn {
     pub id: u64,
     pub client: IpAddr,
     pub server: String,
+    pub server_ip: IpAddr,
     pub start_ns: u64,
     pub end_ns: u64,
     pub facts: TlsFacts,
@@ -92,6 +93,24 @@ fn union(parent: &mut [usize], a: usize, b: usize) {
     parent[hi] = lo;
 }
 
+/// Where a session id or ticket is valid.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Scope {
+    Name(Vec<u8>),
+    Address(IpAddr),
+}
+
+/// The scopes a connection's keys live in: its server name, if it sent
+/// one, then its server address.
+fn scopes(c: &TlsConn) -> Vec<Scope> {
+    let mut out = Vec::with_capacity(2);
+    if let Some(name) = &c.facts.sni {
+        out.push(Scope::Name(name.to_ascii_lowercase()));
+    }
+    out.push(Scope::Address(c.server_ip));
+    out
+}
+
 /// Links resumptions to what they resumed, in order of connection id.
 pub fn link(mut conns: Vec<TlsConn>) -> Linked {
     conns.sort_by_key(|c| c.id);
@@ -104,19 +123,26 @@ pub fn link(mut conns: Vec<TlsConn>) -> Linked {
     // handshake a new ticket. Collected first: connection ids follow the
     // SYNs, and a connection opened early (a browser's preconnect) may
     // resume a session a later-opened connection established.
-    let mut issued_by: HashMap<Key, usize> = HashMap::new();
+    // Keys are scoped: a resumption links to an issuer with the same
+    // server name (SNI; a load balancer's addresses share it), else at the
+    // same server address, so equal ids at unrelated servers never link.
+    let mut issued_by: HashMap<(Scope, Key), usize> = HashMap::new();
     for (i, c) in conns.iter().enumerate() {
         let f = &c.facts;
+        let mut issued = Vec::new();
         if f.handshake() == Handshake::Full && !f.is_tls13() && !f.server_session_id.is_empty() {
-            issued_by
-                .entry(Key::session_id(&f.server_session_id))
-                .or_insert(i);
+            issued.push(Key::session_id(&f.server_session_id));
         }
         if let Some(t) = &f.new_ticket {
-            issued_by.entry(Key::ticket(t)).or_insert(i);
+            issued.push(Key::ticket(t));
+        }
+        for key in issued {
+            for s in scopes(c) {
+                issued_by.entry((s, key.clone())).or_insert(i);
+            }
         }
     }
-    let mut orphans: HashMap<Key, usize> = HashMap::new();
+    let mut orphans: HashMap<(Scope, Key), usize> = HashMap::new();
     let mut resumes = HashMap::new();
     for (i, c) in conns.iter().enumerate() {
         let f = &c.facts;
@@ -126,15 +152,20 @@ pub fn link(mut conns: Vec<TlsConn>) -> Linked {
             _ => None,
         };
         let Some(key) = key else { continue };
-        match issued_by.get(&key) {
-            Some(&j) if j != i => {
+        let issuer = scopes(c)
+            .into_iter()
+            .find_map(|s| issued_by.get(&(s, key.clone())).copied());
+        // Resumptions of an unseen original group under their first scope.
+        let scoped = (scopes(c).swap_remove(0), key.clone());
+        match issuer {
+            Some(j) if j != i => {
                 union(&mut parent, i, j);
                 resumes.insert(c.id, conns[j].id);
             }
-            _ => match orphans.get(&key) {
+            _ => match orphans.get(&scoped) {
                 Some(&j) => union(&mut parent, i, j),
                 None => {
-                    orphans.insert(key.clone(), i);
+                    orphans.insert(scoped, i);
                 }
             },
         }
@@ -235,6 +266,7 @@ mod tests {
             id,
             client: "10.0.0.5".parse().unwrap(),
             server: "10.0.0.9:443".into(),
+            server_ip: "10.0.0.9".parse().unwrap(),
             start_ns: id * 1_000,
             end_ns: id * 1_000 + 500,
             facts: f,
@@ -279,6 +311,24 @@ mod tests {
             new_ticket: new.map(|t| [t; 32]),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn equal_ids_at_unrelated_servers_do_not_link() {
+        let mut other = conn(2, by_sid(1));
+        other.server_ip = "10.9.9.9".parse().unwrap();
+        other.facts.sni = Some(b"elsewhere.test".to_vec());
+        let mut same_name = conn(3, by_sid(1));
+        same_name.server_ip = "10.0.0.10".parse().unwrap();
+        same_name.facts.sni = Some(b"SHOP.test".to_vec());
+        let linked = link(vec![conn(1, full(1, None)), other, same_name]);
+        // 3 names the same server (another address of shop.test); 2 is an
+        // unrelated server whose original is not in the capture.
+        assert_eq!(linked.resumes, HashMap::from([(3, 1)]));
+        assert_eq!(linked.lineages.len(), 2);
+        assert_eq!(linked.lineages[0].connections, [1, 3]);
+        assert_eq!(linked.lineages[1].connections, [2]);
+        assert_eq!(linked.lineages[1].original, None);
     }
 
     #[test]
