@@ -39,7 +39,6 @@ exit status is 1 if the conversation table disagrees.
 import json
 import os
 import re
-import subprocess
 import sys
 
 FIELDS = [
@@ -60,10 +59,7 @@ FIELDS = [
 ]
 
 
-def tshark(args):
-    return subprocess.run(
-        ["tshark"] + args, check=True, capture_output=True, text=True
-    ).stdout
+from tshark_util import tshark
 
 
 def tshark_version():
