@@ -360,33 +360,16 @@ impl Correlator {
             Text::from(format!("{name}={}", redact.value(value)))
         };
         for l in linked.lineages {
-            if l.clients.len() > 1 {
-                let clients: Vec<String> = l.clients.iter().map(IpAddr::to_string).collect();
-                findings.push((
-                    drafts.len(),
-                    Finding {
-                        rule: "session-multiple-clients",
-                        severity: "warning",
-                        session: None,
-                        connection: None,
-                        message: format!(
-                            "TLS session of {} resumed from {} addresses: {}",
-                            l.server.as_deref().map_or_else(
-                                || l.server_address.clone(),
-                                |b| Text(b.to_vec()).display()
-                            ),
-                            clients.len(),
-                            clients.join(", ")
-                        ),
-                    },
-                ));
+            let server = l.server.map_or_else(|| Text::from(l.server_address), Text);
+            if let Some(f) = multiple_clients("TLS session", &server.display(), l.clients.iter()) {
+                findings.push((drafts.len(), f));
             }
             let per_conn: BTreeMap<u64, u64> = l.connections.iter().map(|c| (*c, 1)).collect();
             drafts.push((
                 SessionReport {
                     id: 0,
                     kind: "tls",
-                    server: l.server.map_or_else(|| Text::from(l.server_address), Text),
+                    server,
                     key: key_text(&l.key),
                     aliases: l.aliases.iter().map(key_text).collect(),
                     multiple_clients: l.clients.len() > 1,
@@ -397,13 +380,8 @@ impl Correlator {
                     connections: l.connections,
                     // One handshake per connection.
                     requests: per_conn.len() as u64,
-                    ended: false,
-                    control: None,
-                    login: None,
-                    transfers: None,
-                    unmatched: None,
-                    opaque: None,
                     original: Some(l.original),
+                    ..Default::default()
                 },
                 per_conn,
             ));
@@ -604,7 +582,7 @@ impl Correlator {
                     transfers: Some(transfers),
                     unmatched: Some(unmatched),
                     opaque: c.opaque.clone(),
-                    original: None,
+                    ..Default::default()
                 },
                 per_conn,
             ));
@@ -690,6 +668,30 @@ fn is_private(ip: IpAddr) -> bool {
 const UNLINKED_WINDOW_NS: u64 = 30_000_000_000;
 
 /// The findings one HTTP session raises by itself.
+/// `session-multiple-clients` when a session was used from more than one
+/// address (`what`: "PHPSESSID session", "TLS session").
+fn multiple_clients<'a>(
+    what: &str,
+    server: &str,
+    clients: impl ExactSizeIterator<Item = &'a IpAddr>,
+) -> Option<Finding> {
+    if clients.len() < 2 {
+        return None;
+    }
+    let clients: Vec<String> = clients.map(IpAddr::to_string).collect();
+    Some(Finding {
+        rule: "session-multiple-clients",
+        severity: "warning",
+        session: None,
+        connection: None,
+        message: format!(
+            "{what} on {server} used from {} addresses: {}",
+            clients.len(),
+            clients.join(", ")
+        ),
+    })
+}
+
 fn http_findings(s: &http::Session) -> Vec<Finding> {
     let name = s
         .values
@@ -697,21 +699,11 @@ fn http_findings(s: &http::Session) -> Vec<Finding> {
         .map_or("", |(label, _)| label.as_str())
         .to_owned();
     let mut out = Vec::new();
-    if s.clients.len() > 1 {
-        let clients: Vec<String> = s.clients.iter().map(IpAddr::to_string).collect();
-        out.push(Finding {
-            rule: "session-multiple-clients",
-            severity: "warning",
-            session: None,
-            connection: None,
-            message: format!(
-                "{name} session on {} used from {} addresses: {}",
-                s.site,
-                clients.len(),
-                clients.join(", ")
-            ),
-        });
-    }
+    out.extend(multiple_clients(
+        &format!("{name} session"),
+        &s.site,
+        s.clients.iter(),
+    ));
     if let Some((label, _)) = s.values.iter().find(|(label, _)| label.starts_with("url:")) {
         out.push(Finding {
             rule: "session-id-in-url",
@@ -773,12 +765,7 @@ fn http_session(s: http::Session, redact: &Redactor) -> (SessionReport, BTreeMap
             requests: s.requests,
             multiple_clients: s.clients.len() > 1,
             ended: s.ended,
-            control: None,
-            login: None,
-            transfers: None,
-            unmatched: None,
-            opaque: None,
-            original: None,
+            ..Default::default()
         },
         s.connections,
     )

@@ -3,7 +3,7 @@
 //! connection, grouped and coloured by session, FTP data connections under
 //! their control connection, and the details in each lane's hover title.
 
-use super::{rfc3339, ConnectionReport, Report, SessionReport, Transfer};
+use super::{escape_markup, rfc3339, ConnectionReport, Report, SessionReport, Transfer};
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 
@@ -43,7 +43,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
         "<p id=\"summary\">{}</p>",
-        esc(&super::summary(report))
+        escape_markup(&super::summary(report))
     )?;
 
     writeln!(out, "<h2>Sessions</h2>")?;
@@ -57,12 +57,12 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             colour(Some(s.id)),
             s.id,
             s.kind,
-            esc(&s.server.to_string()),
-            esc(&s.key.to_string()),
-            esc(&s.clients.join(" ")),
+            escape_markup(&s.server.to_string()),
+            escape_markup(&s.key.to_string()),
+            escape_markup(&s.clients.join(" ")),
             conns.join(" "),
             s.requests,
-            esc(&s.user.as_ref().map(|u| u.display()).unwrap_or_default()),
+            escape_markup(&s.user.as_ref().map(|u| u.display()).unwrap_or_default()),
             rfc3339(s.start)
         )?;
     }
@@ -80,7 +80,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                 f.rule,
                 f.session.map_or(String::new(), |s| s.to_string()),
                 f.connection.map_or(String::new(), |c| c.to_string()),
-                esc(&f.message)
+                escape_markup(&f.message)
             )?;
         }
         writeln!(out, "</table>")?;
@@ -207,7 +207,7 @@ fn timeline(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
         "<text x=\"{LABEL}\" y=\"12\">{}</text><text x=\"{}\" y=\"12\" text-anchor=\"end\">span {}</text>",
-        esc(&rfc3339(t0)),
+        escape_markup(&rfc3339(t0)),
         WIDTH - RIGHT,
         seconds(span / 1e9, decimals(span / 1e9 / 1000.0))
     )?;
@@ -262,7 +262,7 @@ fn timeline(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             "<g class=\"group\" data-session=\"{}\"><rect class=\"band\" x=\"0\" y=\"{y}\" width=\"{WIDTH}\" height=\"{h}\" fill=\"{fill}\"/><rect x=\"0\" y=\"{y}\" width=\"4\" height=\"{h}\" fill=\"{fill}\"/><text class=\"head\" x=\"10\" y=\"{}\">{}</text></g>",
             sid.map_or(String::new(), |s| s.to_string()),
             y + 14.0,
-            esc(&fit(&head, WIDTH - 20.0))
+            escape_markup(&fit(&head, WIDTH - 20.0))
         )?;
         y += HEADER;
         for px in &ticks {
@@ -354,9 +354,9 @@ fn write_lane(
         "<g class=\"lane\" data-connection=\"{}\" data-session=\"{}\"><title>{}</title><text x=\"{indent}\" y=\"{}\">{}</text><line class=\"track\" x1=\"{LABEL}\" y1=\"{mid}\" x2=\"{}\" y2=\"{mid}\"/><rect x=\"{x0:.1}\" y=\"{}\" width=\"{w:.1}\" height=\"{}\" rx=\"2\" fill=\"{}\"/></g>",
         c.id,
         session.map_or(String::new(), |s| s.to_string()),
-        esc(&title),
+        escape_markup(&title),
         y + 12.5,
-        esc(&fit(&label, LABEL - indent - 8.0)),
+        escape_markup(&fit(&label, LABEL - indent - 8.0)),
         WIDTH - RIGHT,
         y + 3.0,
         LANE - 6.0,
@@ -411,23 +411,6 @@ fn colour(session: Option<u64>) -> &'static str {
         Some(id) => PALETTE[(id as usize).saturating_sub(1) % PALETTE.len()],
         None => NO_SESSION,
     }
-}
-
-/// Text escaped for HTML content and attributes.
-fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() && c != '\n' => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! GitLab read it as test results.
 
 use super::rules::RULES;
-use super::Report;
+use super::{escape_markup, Report};
 use std::io::{self, Write};
 
 pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
@@ -33,7 +33,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         writeln!(
             out,
             r#"  <testsuite name="{}" tests="{}" failures="{}">"#,
-            xml(rule.id),
+            escape_markup(rule.id),
             found.len().max(1),
             found.len()
         )?;
@@ -41,7 +41,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             writeln!(
                 out,
                 r#"    <testcase classname="sessmap.{0}" name="{0}: no finding"/>"#,
-                xml(rule.id)
+                escape_markup(rule.id)
             )?;
         }
         for (i, f) in found.iter().enumerate() {
@@ -54,38 +54,19 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             writeln!(
                 out,
                 r#"    <testcase classname="sessmap.{}" name="{}">"#,
-                xml(rule.id),
-                xml(&what)
+                escape_markup(rule.id),
+                escape_markup(&what)
             )?;
             writeln!(
                 out,
                 r#"      <failure type="{}" message="{}">{}</failure>"#,
-                xml(f.severity),
-                xml(&f.message),
-                xml(rule.reason)
+                escape_markup(f.severity),
+                escape_markup(&f.message),
+                escape_markup(rule.reason)
             )?;
             writeln!(out, "    </testcase>")?;
         }
         writeln!(out, "  </testsuite>")?;
     }
     writeln!(out, "</testsuites>")
-}
-
-/// Text escaped for XML attributes and content; characters XML 1.0 cannot
-/// hold at all (most control characters) become U+FFFD.
-fn xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
 }

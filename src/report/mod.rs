@@ -132,3 +132,34 @@ fn paren(items: &[String]) -> String {
         format!(" ({})", items.join(", "))
     }
 }
+
+/// Text escaped for XML and HTML content and attributes (the JUnit and
+/// HTML reports). Tab, line feed and carriage return stay; other control
+/// characters, which XML 1.0 cannot hold, become U+FFFD.
+pub(crate) fn escape_markup(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if c.is_control() => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn markup_escaping_covers_both_reports() {
+        assert_eq!(
+            super::escape_markup("a<b>&\"c'\t\n\r\u{1}\u{7f}\u{85}é"),
+            "a&lt;b&gt;&amp;&quot;c&apos;\t\n\r\u{fffd}\u{fffd}\u{fffd}é"
+        );
+    }
+}

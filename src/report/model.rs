@@ -175,7 +175,7 @@ impl NoSession {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct SessionReport {
     pub id: u64,
     pub kind: &'static str,
