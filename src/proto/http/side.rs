@@ -182,13 +182,9 @@ impl Side {
         match self.phase {
             Phase::Head => self.head(bytes, limits, counters),
             Phase::Body(n) => {
-                let take = n.min(bytes.len() as u64);
-                self.phase = if take == n {
-                    Phase::Head
-                } else {
-                    Phase::Body(n - take)
-                };
-                (take as usize, Step::More)
+                let (take, left) = count_down(n, bytes.len());
+                self.phase = left.map_or(Phase::Head, Phase::Body);
+                (take, Step::More)
             }
             Phase::UntilClose | Phase::Tunnel | Phase::NotHttp => (bytes.len(), Step::More),
             Phase::ChunkSize => self.line(bytes, limits, counters, |side, line, counters| {
@@ -210,13 +206,9 @@ impl Side {
                 }
             }),
             Phase::ChunkData(n) => {
-                let take = n.min(bytes.len() as u64);
-                self.phase = if take == n {
-                    Phase::ChunkDataEnd
-                } else {
-                    Phase::ChunkData(n - take)
-                };
-                (take as usize, Step::More)
+                let (take, left) = count_down(n, bytes.len());
+                self.phase = left.map_or(Phase::ChunkDataEnd, Phase::ChunkData);
+                (take, Step::More)
             }
             // The CRLF after chunk data (a bare LF is accepted).
             Phase::ChunkDataEnd => self.line(bytes, limits, counters, |side, line, counters| {
@@ -482,4 +474,11 @@ fn start_line(buf: &[u8], is_client: bool) -> Option<bool> {
             && line[8] == b' '
             && line[9..12].iter().all(u8::is_ascii_digit)
     })
+}
+
+/// Of `n` bytes still expected, how many `available` bytes to take, and
+/// how many are still expected afterwards (`None`: all arrived).
+fn count_down(n: u64, available: usize) -> (usize, Option<u64>) {
+    let take = n.min(available as u64);
+    (take as usize, (take < n).then(|| n - take))
 }
