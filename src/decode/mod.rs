@@ -277,7 +277,7 @@ fn decode_frame<'a>(
         // An IPv6 datagram may carry more extension headers after the
         // Fragment header.
         let tcp = skip_ipv6_extensions(f.protocol, whole).ok_or(Skip::NonTcp)?;
-        return tcp_segment(ts_ns, src, dst, vlan, tcp, tcp.len());
+        return tcp_segment(ts_ns, src, dst, vlan, parse_tcp(tcp)?, tcp.len());
     }
     let LaxIpPayloadSlice {
         incomplete,
@@ -289,7 +289,20 @@ fn decode_frame<'a>(
         return Err(Skip::NonTcp);
     }
     let claimed = if incomplete { claimed } else { bytes.len() };
-    tcp_segment(ts_ns, src, dst, vlan, bytes, claimed)
+    // The lax slicer already read the TCP header of these bytes; parse
+    // again only to say why it could not.
+    let tcp = match sliced.transport {
+        Some(etherparse::TransportSlice::Tcp(tcp)) => tcp,
+        _ => parse_tcp(bytes)?,
+    };
+    tcp_segment(ts_ns, src, dst, vlan, tcp, claimed)
+}
+
+fn parse_tcp(bytes: &[u8]) -> Result<TcpSlice<'_>, Skip> {
+    TcpSlice::from_slice(bytes).map_err(|e| match e {
+        etherparse::err::tcp::HeaderSliceError::Len(_) => Skip::Truncated,
+        etherparse::err::tcp::HeaderSliceError::Content(_) => Skip::BadHeader,
+    })
 }
 
 const HOP_BY_HOP: u8 = 0;
@@ -361,25 +374,21 @@ fn skip_ipv6_extensions(mut next: u8, mut payload: &[u8]) -> Option<&[u8]> {
     }
 }
 
-/// Reads the TCP header from `bytes` (the captured IP payload), of which the
-/// sender sent `claimed` bytes.
+/// The segment of a parsed TCP header and payload (the captured IP
+/// payload), of which the sender sent `claimed` bytes.
 fn tcp_segment(
     ts_ns: u64,
     src: IpAddr,
     dst: IpAddr,
     vlan: u64,
-    bytes: &[u8],
+    tcp: TcpSlice<'_>,
     claimed: usize,
 ) -> Result<TcpSegment<'_>, Skip> {
-    let tcp = TcpSlice::from_slice(bytes).map_err(|e| match e {
-        etherparse::err::tcp::HeaderSliceError::Len(_) => Skip::Truncated,
-        etherparse::err::tcp::HeaderSliceError::Content(_) => Skip::BadHeader,
-    })?;
     let header_len = tcp.header_slice().len();
     let payload = tcp.payload();
     let sent = claimed.saturating_sub(header_len);
     let payload_missing = sent.saturating_sub(payload.len()) as u32;
-    let flag_byte = bytes.get(13).copied().unwrap_or(0);
+    let flag_byte = tcp.header_slice().get(13).copied().unwrap_or(0);
     Ok(TcpSegment {
         ts_ns,
         src: Endpoint {
