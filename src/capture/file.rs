@@ -190,16 +190,8 @@ impl FileSource {
         self.reader.consumed() as u64
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     pub fn summary(&self) -> &InputSummary {
         &self.summary
-    }
-
-    pub fn into_summary(self) -> InputSummary {
-        self.summary
     }
 
     /// Timestamp of the next packet, reading past non-packet records; `None`

@@ -75,7 +75,6 @@ pub struct TcpSegment<'a> {
     pub seq: u32,
     pub ack: u32,
     pub flags: TcpFlags,
-    pub window: u16,
     pub payload: &'a [u8],
     /// Payload bytes the sender sent that the capture did not keep.
     pub payload_missing: u32,
@@ -403,7 +402,6 @@ fn tcp_segment(
         seq: tcp.sequence_number(),
         ack: tcp.acknowledgment_number(),
         flags: TcpFlags(flag_byte),
-        window: tcp.window_size(),
         payload,
         payload_missing,
     })

@@ -362,6 +362,7 @@ impl<F: ConsumerFactory> FlowTable<F> {
         self.stats.connections
     }
 
+    #[cfg(test)]
     pub fn open_connections(&self) -> usize {
         self.conns.len()
     }

@@ -86,15 +86,6 @@ pub struct HalfStream {
 }
 
 impl HalfStream {
-    /// Stream offset of the next byte to deliver.
-    pub fn offset(&self) -> u64 {
-        self.offset
-    }
-
-    pub fn is_ended(&self) -> bool {
-        self.ended
-    }
-
     /// Bytes waiting out of order.
     pub fn pending_bytes(&self) -> usize {
         self.pending_bytes

@@ -374,7 +374,6 @@ fn table(pkts: &[Pkt]) -> Vec<(ConnRecord, Recorder)> {
             seq: *seq,
             ack: *ack,
             flags: TcpFlags(*flags),
-            window: 1000,
             payload,
             payload_missing: 0,
         });
@@ -499,7 +498,6 @@ fn a_full_table_evicts_the_oldest_and_loses_no_connection() {
             seq: 1,
             ack: 0,
             flags: TcpFlags(SYN),
-            window: 1000,
             payload: b"",
             payload_missing: 0,
         });
@@ -524,7 +522,6 @@ fn idle_connections_leave_the_table_on_capture_time() {
         seq: 1,
         ack: 0,
         flags: TcpFlags(SYN),
-        window: 1000,
         payload: b"",
         payload_missing: 0,
     };
