@@ -22,13 +22,18 @@
 use crate::decode::Endpoint;
 use crate::flow::At;
 use crate::proto::ftp::address::Advertised;
-use crate::proto::ftp::{ExpectKind, FtpEvent};
+use crate::proto::ftp::{ExpectKind, FtpEvent, TRANSFER_VERBS};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 /// How long before its announcement a data connection may appear (capture
 /// reordering between interfaces or files).
 pub const SLACK_NS: u64 = 2_000_000_000;
+/// How far outside its transfer's exchange (setup command to final reply)
+/// an inferred data connection may start: timestamp jitter, not the
+/// reordering `SLACK_NS` allows an announced one. Narrow, because nothing
+/// but time ties it to its control session.
+const INFER_SLACK_NS: u64 = 250_000_000;
 /// How long an announced data connection is awaited.
 const EXPIRY_NS: u64 = 300_000_000_000;
 /// Announcements kept per control session (Zeek's cwd-navigation trace has
@@ -40,8 +45,6 @@ pub const MAX_TRANSFERS: usize = 10_000;
 const MAX_ARGUMENT: usize = 512;
 /// Connections considered per announcement (the nearest in time).
 const MAX_CANDIDATES: usize = 16;
-
-const TRANSFER_VERBS: &[&str] = &["RETR", "STOR", "STOU", "APPE", "LIST", "NLST", "MLSD"];
 
 #[derive(Debug, Clone)]
 pub struct Expectation {
@@ -62,6 +65,17 @@ pub struct TransferCommand {
     /// When the first 1xx came (the server opened or expects the data
     /// connection).
     pub started_ns: Option<u64>,
+    /// When the final reply came.
+    pub ended_ns: Option<u64>,
+}
+
+/// A PASV, EPSV or LPSV command, and whether a reply announced (or
+/// refused) the data connection it asks for.
+#[derive(Debug, Clone)]
+pub struct PassiveCommand {
+    pub ts_ns: u64,
+    pub kind: ExpectKind,
+    pub answered: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -73,6 +87,8 @@ pub struct Control {
     /// 230 after PASS (or USER): true; 530: false.
     pub login: Option<bool>,
     pub expectations: Vec<Expectation>,
+    /// Passive-mode commands (bounded by `MAX_EXPECTATIONS`).
+    pub passive_commands: Vec<PassiveCommand>,
     pub malformed_expectations: u64,
     pub transfers: Vec<TransferCommand>,
     /// The security mechanism that made the channel opaque, if any.
@@ -86,6 +102,21 @@ pub struct Control {
     open_transfer: Option<usize>,
 }
 
+impl Control {
+    /// The latest passive command gets its answer (of `kind`, when the
+    /// reply announced one). Replies come in order: an older unanswered one
+    /// lost its reply.
+    fn answer_passive(&mut self, kind: Option<ExpectKind>) {
+        if let Some(p) = self
+            .passive_commands
+            .last_mut()
+            .filter(|p| kind.is_none_or(|k| k == p.kind))
+        {
+            p.answered = true;
+        }
+    }
+}
+
 /// A data connection linked to its control session.
 #[derive(Debug, Clone)]
 pub struct Link {
@@ -93,6 +124,8 @@ pub struct Link {
     pub data: u64,
     pub kind: ExpectKind,
     pub command: Option<TransferCommand>,
+    /// The link was inferred (its announcement was lost): why.
+    pub inferred: Option<String>,
 }
 
 /// A connection the correlator knows, for matching.
@@ -142,16 +175,32 @@ impl FtpSessions {
                                 argument: arg,
                                 replies: Vec::new(),
                                 started_ns: None,
+                                ended_ns: None,
                             });
                         } else {
                             c.open_transfer = None;
                             c.dropped += 1;
                         }
                     }
+                    "PASV" | "EPSV" | "LPSV" if c.passive_commands.len() < MAX_EXPECTATIONS => {
+                        c.passive_commands.push(PassiveCommand {
+                            ts_ns: at.ts_ns,
+                            kind: match verb.as_str() {
+                                "PASV" => ExpectKind::Pasv,
+                                "EPSV" => ExpectKind::Epsv,
+                                _ => ExpectKind::Lpsv,
+                            },
+                            answered: false,
+                        });
+                    }
                     _ => {}
                 }
             }
             FtpEvent::Reply { code, to, .. } => {
+                // A refusal answers the passive command too.
+                if matches!(to.as_deref(), Some("PASV" | "EPSV" | "LPSV")) && code >= 400 {
+                    c.answer_passive(None);
+                }
                 match (code, to.as_deref()) {
                     (230, _) => c.login = Some(true),
                     (530, Some("PASS" | "USER")) => c.login = Some(false),
@@ -169,6 +218,9 @@ impl FtpSessions {
                         if code < 200 && t.started_ns.is_none() {
                             t.started_ns = Some(at.ts_ns);
                         }
+                        if code >= 200 {
+                            t.ended_ns = Some(at.ts_ns);
+                        }
                     }
                     if code >= 200 {
                         c.open_transfer = None;
@@ -176,6 +228,9 @@ impl FtpSessions {
                 }
             }
             FtpEvent::Expect { kind, endpoint } => {
+                if kind.passive() {
+                    c.answer_passive(Some(kind));
+                }
                 if c.expectations.len() < MAX_EXPECTATIONS {
                     c.expectations.push(Expectation {
                         ts_ns: at.ts_ns,
@@ -187,7 +242,14 @@ impl FtpSessions {
                     c.dropped += 1;
                 }
             }
-            FtpEvent::MalformedExpect { .. } => c.malformed_expectations += 1,
+            FtpEvent::MalformedExpect { kind, .. } => {
+                if kind.passive() {
+                    c.answer_passive(None);
+                }
+                c.malformed_expectations += 1;
+            }
+            // The passive command stays unanswered: evidence for inference.
+            FtpEvent::Unanswered { .. } => {}
             FtpEvent::Opaque { mechanism } => c.opaque = Some(mechanism),
             // CCC: readable again (a PASS after it is in cleartext).
             FtpEvent::Clear => c.opaque = None,
@@ -202,13 +264,25 @@ impl FtpSessions {
 
     /// The transfer command each announcement led to: commands and
     /// announcements alternate, so they pair in order. A command belongs to
-    /// the last announcement before it (a pipelined client may send it just
-    /// before the reply is seen: the slack covers that).
+    /// the last announcement before it, or to the passive command whose
+    /// reply it overtook (a pipelined client may send it before the reply
+    /// is seen).
     fn commands_of(c: &Control) -> Vec<Option<TransferCommand>> {
         let mut out = Vec::with_capacity(c.expectations.len());
         let mut j = 0;
         for (i, e) in c.expectations.iter().enumerate() {
-            let from = e.ts_ns.saturating_sub(SLACK_NS);
+            // Never a command from before the announcement's own setup
+            // command (PORT is its own; PASV precedes its 227): that one
+            // belongs to an announcement the capture lost.
+            let from = if e.kind.passive() {
+                c.passive_commands
+                    .iter()
+                    .rev()
+                    .find(|p| p.ts_ns <= e.ts_ns && p.kind == e.kind)
+                    .map_or(e.ts_ns.saturating_sub(SLACK_NS), |p| p.ts_ns)
+            } else {
+                e.ts_ns
+            };
             let next = c.expectations.get(i + 1).map_or(u64::MAX, |n| n.ts_ns);
             while c.transfers.get(j).is_some_and(|t| t.ts_ns < from) {
                 j += 1;
@@ -311,6 +385,7 @@ impl FtpSessions {
                 data: conn,
                 kind,
                 command,
+                inferred: None,
             });
         }
         links.sort_by_key(|l| (l.control, l.data));
@@ -323,6 +398,205 @@ impl FtpSessions {
             }
         }
         (links, unmatched)
+    }
+}
+
+/// A data connection that evidence ties to more than one control session:
+/// not inferred.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ambiguous {
+    pub data: u64,
+    pub controls: Vec<u64>,
+}
+
+/// What a transfer command of a lossy control session says about its data
+/// connection, whose announcement the capture lost.
+struct Evidence {
+    control: u64,
+    transfer: usize,
+    /// When the data connection may have started.
+    from: u64,
+    until: u64,
+    /// The moment the distance to a candidate is measured from.
+    anchor: u64,
+    /// The mode, when a setup command tells it.
+    kind: Option<ExpectKind>,
+    /// The passive command whose reply was lost.
+    lost_passive: Option<ExpectKind>,
+}
+
+impl FtpSessions {
+    /// Links data connections whose announcement the capture lost, by
+    /// evidence, on control sessions whose streams had gaps (`lossy`).
+    ///
+    /// A transfer command that no announced link took is evidence when the
+    /// passive command before it went unanswered (its 227/229/228 was
+    /// lost) or when the server answered it 1xx (it opened or awaited a
+    /// data connection). Its data connection is a `candidates` connection
+    /// between the same two hosts, in the right direction for the mode
+    /// (passive: from the control client; active: from the control
+    /// server), that started between the setup command (or the transfer
+    /// command) and the final reply, give or take the reordering slack.
+    /// A connection that evidence of two control sessions fits is never
+    /// inferred: it is returned as ambiguous. Otherwise the nearest in time
+    /// wins, each transfer command and each connection used once.
+    pub fn infer(
+        &self,
+        lossy: &BTreeSet<u64>,
+        candidates: &[ConnFacts],
+        links: &[Link],
+    ) -> (Vec<Link>, Vec<Ambiguous>) {
+        let pair = |a: IpAddr, b: IpAddr| if a <= b { (a, b) } else { (b, a) };
+        let mut between: HashMap<(IpAddr, IpAddr), Vec<&ConnFacts>> = HashMap::new();
+        for d in candidates {
+            between
+                .entry(pair(d.client.ip, d.server.ip))
+                .or_default()
+                .push(d);
+        }
+        for v in between.values_mut() {
+            v.sort_unstable_by_key(|d| (d.start_ns, d.id));
+        }
+        let mut evidence: Vec<Evidence> = Vec::new();
+        // (distance, evidence index, connection, mode)
+        let mut pairs: Vec<(u64, usize, u64, ExpectKind)> = Vec::new();
+        for (&id, c) in self.controls.iter().filter(|(id, _)| lossy.contains(id)) {
+            let (Some(cc), Some(cs)) = (c.client, c.server) else {
+                continue;
+            };
+            let used: BTreeSet<u64> = links
+                .iter()
+                .filter(|l| l.control == id)
+                .filter_map(|l| l.command.as_ref().map(|t| t.ts_ns))
+                .collect();
+            let mut prev_ts = 0;
+            for (ti, t) in c.transfers.iter().enumerate() {
+                let since = prev_ts;
+                prev_ts = t.ts_ns;
+                if used.contains(&t.ts_ns) {
+                    continue;
+                }
+                // The setup command of this transfer: the last one after the
+                // previous transfer command.
+                let passive = c
+                    .passive_commands
+                    .iter()
+                    .rev()
+                    .find(|p| p.ts_ns <= t.ts_ns)
+                    .filter(|p| p.ts_ns >= since);
+                let announced = c
+                    .expectations
+                    .iter()
+                    .rev()
+                    .find(|e| e.ts_ns <= t.ts_ns)
+                    .filter(|e| e.ts_ns >= since);
+                let lost_passive = passive.filter(|p| !p.answered).map(|p| p.kind);
+                if announced.is_some() || (lost_passive.is_none() && t.started_ns.is_none()) {
+                    // Announced (its connection is elsewhere), or no sign
+                    // that a data connection was opened.
+                    continue;
+                }
+                // The mode: the setup command's, else the session's last.
+                let kind = lost_passive.or_else(|| {
+                    let last_expect = c.expectations.iter().rev().find(|e| e.ts_ns <= t.ts_ns);
+                    let last_passive = c.passive_commands.iter().rev().find(|p| p.ts_ns <= t.ts_ns);
+                    match (last_expect, last_passive) {
+                        (Some(e), Some(p)) if p.ts_ns > e.ts_ns => Some(p.kind),
+                        (Some(e), _) => Some(e.kind),
+                        (None, Some(p)) => Some(p.kind),
+                        (None, None) => None,
+                    }
+                });
+                let start = passive.map_or(t.ts_ns, |p| p.ts_ns);
+                let end = t.ended_ns.or(t.started_ns).unwrap_or(t.ts_ns);
+                let e = Evidence {
+                    control: id,
+                    transfer: ti,
+                    from: start.saturating_sub(INFER_SLACK_NS),
+                    until: end.saturating_add(INFER_SLACK_NS),
+                    anchor: t.started_ns.unwrap_or(t.ts_ns),
+                    kind,
+                    lost_passive,
+                };
+                let Some(list) = between.get(&pair(cc.ip, cs.ip)) else {
+                    continue;
+                };
+                let first = list.partition_point(|d| d.start_ns < e.from);
+                for d in list[first..].iter().take_while(|d| d.start_ns <= e.until) {
+                    let opened_by = |a: &Endpoint, b: &Endpoint| {
+                        (d.client.ip == a.ip && d.server.ip == b.ip)
+                            || (d.roles_guessed && d.server.ip == a.ip && d.client.ip == b.ip)
+                    };
+                    // A connection to the control port is another control
+                    // connection, not data.
+                    if d.server == cs || d.client == cs {
+                        continue;
+                    }
+                    let mode = match e.kind {
+                        Some(k) if k.passive() && opened_by(&cc, &cs) => k,
+                        Some(k) if !k.passive() && opened_by(&cs, &cc) => k,
+                        Some(_) => continue,
+                        None if opened_by(&cc, &cs) => ExpectKind::Pasv,
+                        None if opened_by(&cs, &cc) => ExpectKind::Port,
+                        None => continue,
+                    };
+                    pairs.push((d.start_ns.abs_diff(e.anchor), evidence.len(), d.id, mode));
+                }
+                evidence.push(e);
+            }
+        }
+        // Nearest first. A connection is decided when its nearest unused
+        // evidence comes up: if unused evidence of another control session
+        // fits it too, it is ambiguous and stays unlinked.
+        pairs.sort_unstable();
+        let mut fits: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+        for (_, ei, conn, _) in &pairs {
+            fits.entry(*conn).or_default().push(*ei);
+        }
+        let mut taken: BTreeSet<u64> = BTreeSet::new();
+        let mut used: BTreeSet<usize> = BTreeSet::new();
+        let mut links = Vec::new();
+        let mut ambiguous = Vec::new();
+        for (_, ei, conn, kind) in pairs {
+            if taken.contains(&conn) || used.contains(&ei) {
+                continue;
+            }
+            taken.insert(conn);
+            let control = evidence[ei].control;
+            let rivals: BTreeSet<u64> = fits[&conn]
+                .iter()
+                .filter(|other| !used.contains(other))
+                .map(|other| evidence[*other].control)
+                .collect();
+            if rivals.len() > 1 {
+                ambiguous.push(Ambiguous {
+                    data: conn,
+                    controls: rivals.into_iter().collect(),
+                });
+                continue;
+            }
+            used.insert(ei);
+            debug_assert!(rivals.contains(&control));
+            let e = &evidence[ei];
+            let t = &self.controls[&e.control].transfers[e.transfer];
+            let said = match (e.lost_passive, t.replies.first()) {
+                (Some(k), _) => format!("the reply to {k} was lost"),
+                (None, Some(code)) => format!("{} answered {code}", t.verb),
+                (None, None) => format!("{} sent", t.verb),
+            };
+            links.push(Link {
+                control: e.control,
+                data: conn,
+                kind,
+                command: Some(t.clone()),
+                inferred: Some(format!(
+                    "announcement not in the capture; {said} as this connection opened, \
+                     and no other control session between these hosts had an unlinked transfer then"
+                )),
+            });
+        }
+        links.sort_by_key(|l| (l.control, l.data));
+        (links, ambiguous)
     }
 }
 
@@ -520,5 +794,112 @@ mod tests {
             (cmd.verb.as_str(), &cmd.argument[..]),
             ("RETR", &b"f10"[..])
         );
+    }
+
+    /// A control session from events at millisecond times.
+    fn control(f: &mut FtpSessions, id: u64, client: &str, events: &[(u64, FtpEvent)]) {
+        let ends = Some((ep(client), ep("10.0.0.9:21")));
+        for (ms, e) in events {
+            let at = At {
+                conn: id,
+                ts_ns: ms * 1_000_000,
+            };
+            f.event(at, ends, e.clone());
+        }
+    }
+
+    fn cmd(verb: &str, arg: &str) -> FtpEvent {
+        FtpEvent::Command {
+            verb: verb.into(),
+            arg: arg.into(),
+        }
+    }
+
+    fn reply(code: u16, to: &str) -> FtpEvent {
+        FtpEvent::Reply {
+            code,
+            text: String::new(),
+            to: Some(to.into()),
+        }
+    }
+
+    /// PASV at 1000 ms whose 227 was lost, RETR at 1010 ms answered 150
+    /// and 226.
+    fn lost_227(at: u64) -> Vec<(u64, FtpEvent)> {
+        vec![
+            (at, cmd("PASV", "")),
+            (at + 10, cmd("RETR", "a.txt")),
+            (at + 12, reply(150, "RETR")),
+            (at + 20, reply(226, "RETR")),
+        ]
+    }
+
+    fn conn_ms(id: u64, client: &str, server: &str, ms: u64) -> ConnFacts {
+        ConnFacts {
+            start_ns: ms * 1_000_000,
+            ..conn(id, client, server, 0)
+        }
+    }
+
+    #[test]
+    fn a_data_connection_whose_227_was_lost_is_inferred() {
+        let mut f = FtpSessions::default();
+        control(&mut f, 1, "10.0.0.5:40000", &lost_227(1000));
+        let lossy = BTreeSet::from([1]);
+        let d = conn_ms(2, "10.0.0.5:40002", "10.0.0.9:5000", 1005);
+        let (links, ambiguous) = f.infer(&lossy, &[d], &[]);
+        assert!(ambiguous.is_empty());
+        assert_eq!(links.len(), 1);
+        let l = &links[0];
+        assert_eq!((l.control, l.data, l.kind), (1, 2, ExpectKind::Pasv));
+        assert_eq!(l.command.as_ref().unwrap().argument, b"a.txt");
+        assert!(l.inferred.as_ref().unwrap().contains("PASV"));
+        // Not from a control connection without gaps, not in the wrong
+        // direction, not long after the exchange.
+        assert!(f.infer(&BTreeSet::new(), &[d], &[]).0.is_empty());
+        let reversed = conn_ms(2, "10.0.0.9:5000", "10.0.0.5:40002", 1005);
+        assert!(f.infer(&lossy, &[reversed], &[]).0.is_empty());
+        let late = conn_ms(2, "10.0.0.5:40002", "10.0.0.9:5000", 3000);
+        assert!(f.infer(&lossy, &[late], &[]).0.is_empty());
+    }
+
+    #[test]
+    fn two_candidate_control_sessions_mean_no_inference() {
+        let mut f = FtpSessions::default();
+        control(&mut f, 1, "10.0.0.5:40000", &lost_227(1000));
+        control(&mut f, 7, "10.0.0.5:40010", &lost_227(1002));
+        let lossy = BTreeSet::from([1, 7]);
+        let d = conn_ms(3, "10.0.0.5:40002", "10.0.0.9:5000", 1005);
+        let (links, ambiguous) = f.infer(&lossy, &[d], &[]);
+        assert!(links.is_empty());
+        assert_eq!(
+            ambiguous,
+            [Ambiguous {
+                data: 3,
+                controls: vec![1, 7]
+            }]
+        );
+    }
+
+    #[test]
+    fn an_announced_transfer_is_no_evidence() {
+        let mut f = FtpSessions::default();
+        let mut events = lost_227(1000);
+        events.insert(
+            1,
+            (
+                1002,
+                FtpEvent::Expect {
+                    kind: ExpectKind::Pasv,
+                    endpoint: Advertised {
+                        addr: None,
+                        port: 6000,
+                    },
+                },
+            ),
+        );
+        control(&mut f, 1, "10.0.0.5:40000", &events);
+        let d = conn_ms(2, "10.0.0.5:40002", "10.0.0.9:5000", 1005);
+        assert!(f.infer(&BTreeSet::from([1]), &[d], &[]).0.is_empty());
     }
 }

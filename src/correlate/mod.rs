@@ -122,6 +122,7 @@ impl ConsumerFactory for Correlator {
             t.malformed_expectations += c.malformed_expectations;
             t.long_lines += c.long_lines;
             t.lost_bytes += c.lost_bytes;
+            t.unanswered += c.unanswered;
         }
         let tls = parser.tls().map(|t| {
             self.tls.push(tls::TlsConn {
@@ -416,12 +417,33 @@ impl Correlator {
             })
             .collect();
         facts.sort_by_key(|f| (f.start_ns, f.id));
-        let (links, unmatched) = ftp.link(&control_ids, &facts);
+        let (mut links, unmatched) = ftp.link(&control_ids, &facts);
         let by_id: HashMap<u64, usize> = connections
             .iter()
             .enumerate()
             .map(|(i, c)| (c.id, i))
             .collect();
+        // Announcements the capture lost: on control connections with gaps,
+        // link the rest by evidence.
+        let lossy: BTreeSet<u64> = control_ids
+            .iter()
+            .copied()
+            .filter(|id| by_id.get(id).is_some_and(|i| connections[*i].gaps > 0))
+            .collect();
+        let announced: BTreeSet<u64> = links.iter().map(|l| l.data).collect();
+        let candidates: Vec<ConnFacts> = facts
+            .iter()
+            .filter(|f| {
+                !announced.contains(&f.id)
+                    && by_id.get(&f.id).is_some_and(|i| {
+                        matches!(connections[*i].protocol, None | Some(Protocol::Unknown))
+                    })
+            })
+            .copied()
+            .collect();
+        let (inferred, ambiguous) = ftp.infer(&lossy, &candidates, &links);
+        links.extend(inferred);
+        links.sort_by_key(|l| (l.control, l.data));
         let mut links_of: BTreeMap<u64, Vec<&ftp::Link>> = BTreeMap::new();
         for l in &links {
             links_of.entry(l.control).or_default().push(l);
@@ -438,6 +460,32 @@ impl Correlator {
             between.entry(key).or_default().push(f);
         }
         let mut flagged: BTreeSet<u64> = BTreeSet::new();
+        for a in &ambiguous {
+            flagged.insert(a.data);
+            if let Some(di) = by_id.get(&a.data).copied() {
+                connections[di].no_session = Some(NoSession::FtpUnlinked);
+            }
+            let names: Vec<String> = a
+                .controls
+                .iter()
+                .map(|c| format!("connection {c}"))
+                .collect();
+            findings.push((
+                usize::MAX,
+                Finding {
+                    rule: "ftp-unlinked-data",
+                    severity: "warning",
+                    session: None,
+                    connection: Some(a.data),
+                    message: format!(
+                        "connection {} may be a data connection whose announcement the capture lost, \
+                         but the control sessions on {} could each have opened it: not linked",
+                        a.data,
+                        names.join(" and ")
+                    ),
+                },
+            ));
+        }
         self.ftp_dropped = ftp.controls.values().map(|c| c.dropped).sum();
         for (&control, c) in ftp
             .controls
@@ -607,7 +655,12 @@ fn transfer(l: &ftp::Link, d: &ConnectionReport) -> Transfer {
         argument: l.command.as_ref().map(|t| Text(t.argument.clone())),
         direction: upload.map(|u| if u { "upload" } else { "download" }),
         mode: if passive { "passive" } else { "active" },
-        setup: l.kind.to_string(),
+        setup: if l.inferred.is_some() {
+            "inferred".into()
+        } else {
+            l.kind.to_string()
+        },
+        inferred: l.inferred.clone(),
         extended: l.kind.extended(),
         bytes: match upload {
             Some(true) => from_client,

@@ -231,8 +231,12 @@ pub struct Transfer {
     pub direction: Option<&'static str>,
     /// `passive` or `active`.
     pub mode: &'static str,
-    /// PASV, EPSV, LPSV, PORT, EPRT or LPRT.
+    /// PASV, EPSV, LPSV, PORT, EPRT or LPRT; `inferred` when the capture
+    /// lost the announcement and evidence linked the connection.
     pub setup: String,
+    /// Why an inferred link was made (only with `setup: "inferred"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inferred: Option<String>,
     pub extended: bool,
     /// Payload bytes moved in the transfer's direction (both directions
     /// when the command is unknown).

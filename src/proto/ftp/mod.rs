@@ -72,7 +72,7 @@ const NOT_FTP: &[&str] = &[
 const MECHANISMS: &[&str] = &["TLS", "SSL", "TLS-C", "TLS-P", "GSSAPI", "KERBEROS_V4"];
 
 /// How a data connection is set up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum ExpectKind {
     Pasv,
@@ -118,6 +118,9 @@ pub enum FtpEvent {
         text: String,
         to: Option<String>,
     },
+    /// The reply to this command never came: the capture lost it (the
+    /// server's stream had a gap, and a later reply answers a later command).
+    Unanswered { verb: String },
     /// A data connection was announced.
     Expect {
         kind: ExpectKind,
@@ -141,6 +144,8 @@ pub struct FtpCounters {
     pub long_lines: u64,
     /// Bytes the control channel lost to capture gaps.
     pub lost_bytes: u64,
+    /// Commands whose reply the capture lost.
+    pub unanswered: u64,
 }
 
 #[derive(Debug, Default)]
@@ -187,8 +192,11 @@ impl Lines {
 pub struct FtpParser {
     client: Lines,
     server: Lines,
-    /// Verbs of commands not yet answered, oldest first (bounded).
-    waiting: std::collections::VecDeque<String>,
+    /// Commands not yet answered, oldest first (bounded).
+    waiting: std::collections::VecDeque<Waiting>,
+    /// Gap notices so far, per direction (client, server): a reply or
+    /// command may have been lost since a command was queued.
+    gaps: [u64; 2],
     /// A multi-line reply in progress: its code and first line.
     multiline: Option<(u16, String)>,
     /// Encrypted after AUTH: lines are not read until cleartext returns.
@@ -212,6 +220,47 @@ pub struct FtpParser {
 
 /// Commands remembered while waiting for their replies.
 const MAX_WAITING: usize = 64;
+
+/// A command waiting for its reply, with the gap counts when it was sent.
+#[derive(Debug, Clone)]
+struct Waiting {
+    verb: String,
+    gaps: [u64; 2],
+}
+
+/// Transfer commands: answered by 1xx, then 226/250 (or an error).
+pub const TRANSFER_VERBS: &[&str] = &["RETR", "STOR", "STOU", "APPE", "LIST", "NLST", "MLSD"];
+
+/// Whether reply `code` can answer `verb` (RFC 959 section 5.4, RFC 2228,
+/// RFC 2428, RFC 1639, RFC 3659, RFC 2389). Errors (4xx, 5xx) and 202
+/// ("superfluous") answer anything, and so does any reply to a verb not
+/// listed here: they say nothing about which command they answer.
+fn answers(code: u16, verb: &str) -> bool {
+    let codes: &[u16] = match verb {
+        v if TRANSFER_VERBS.contains(&v) => &[110, 125, 150, 226, 250],
+        "PASV" => &[227],
+        "EPSV" => &[229, 200],
+        "LPSV" => &[228],
+        "USER" => &[230, 331, 332],
+        "PASS" => &[230, 332],
+        "ACCT" => &[230],
+        "PORT" | "EPRT" | "LPRT" | "TYPE" | "MODE" | "STRU" | "NOOP" | "PROT" | "PBSZ" | "CCC"
+        | "ALLO" => &[200],
+        "CWD" | "XCWD" | "CDUP" | "XCUP" => &[200, 250],
+        "DELE" | "RMD" | "XRMD" | "RNTO" => &[250],
+        "PWD" | "XPWD" | "MKD" | "XMKD" => &[257],
+        "REST" | "RNFR" => &[350],
+        "SIZE" | "MDTM" => &[213],
+        "SYST" => &[215],
+        "FEAT" => &[211],
+        "QUIT" => &[221],
+        "ABOR" => &[225, 226],
+        "AUTH" => &[234, 334],
+        "ADAT" => &[235, 335],
+        _ => return true,
+    };
+    code >= 400 || code == 202 || codes.contains(&code)
+}
 
 /// Whether the first bytes of a stream look like FTP: a reply (`220 `,
 /// `220-`, any code) from the server, or a known command from the client.
@@ -390,6 +439,7 @@ impl FtpParser {
 
     pub fn gap(&mut self, dir: Direction, len: u64) {
         self.counters.lost_bytes += len;
+        self.gaps[dir as usize] += 1;
         // While opaque, the record framing is lost too: look for it again.
         self.records[dir as usize] = Records::default();
         // The partial line is lost; the next line starts fresh.
@@ -453,7 +503,10 @@ impl FtpParser {
         if self.waiting.len() >= MAX_WAITING {
             self.waiting.pop_front();
         }
-        self.waiting.push_back(verb.clone());
+        self.waiting.push_back(Waiting {
+            verb: verb.clone(),
+            gaps: self.gaps,
+        });
         let active = match verb.as_str() {
             "PORT" => Some((ExpectKind::Port, address::host_port_numbers(&text))),
             "EPRT" => Some((ExpectKind::Eprt, address::eprt_argument(&text))),
@@ -544,14 +597,45 @@ impl FtpParser {
         }
     }
 
+    /// The command a reply answers. In order, as the protocol goes, unless
+    /// the capture lost something: a reply that only other commands get
+    /// (a 150 while PASV waits) answers the first later command it fits
+    /// when the server's stream had a gap since the commands before it
+    /// (their replies were lost: they leave the queue, reported
+    /// unanswered); it answers a command the capture lost (`None`) when the
+    /// client's stream had a gap and no waiting command fits. Without a gap
+    /// to explain a mismatch, the oldest command takes the reply, as before.
+    fn answered<S: FtpSink>(&mut self, at: At, code: u16, sink: &mut S) -> Option<String> {
+        const CLIENT: usize = Direction::ToServer as usize;
+        const SERVER: usize = Direction::ToClient as usize;
+        let fits = self.waiting.iter().position(|w| answers(code, &w.verb));
+        let skip = match fits {
+            Some(k) if k > 0 && self.waiting[k - 1].gaps[SERVER] < self.gaps[SERVER] => k,
+            Some(_) => 0,
+            None if self
+                .waiting
+                .front()
+                .is_none_or(|w| w.gaps[CLIENT] < self.gaps[CLIENT]) =>
+            {
+                return None;
+            }
+            None => 0,
+        };
+        for lost in self.waiting.drain(..skip) {
+            self.counters.unanswered += 1;
+            sink.ftp(at, FtpEvent::Unanswered { verb: lost.verb });
+        }
+        // 1xx are preliminary: the command still waits for its final reply.
+        if code < 200 {
+            self.waiting.front().map(|w| w.verb.clone())
+        } else {
+            self.waiting.pop_front().map(|w| w.verb)
+        }
+    }
+
     fn reply<S: FtpSink>(&mut self, at: At, code: u16, text: String, sink: &mut S) {
         self.counters.replies += 1;
-        // 1xx are preliminary: the command still waits for its final reply.
-        let to = if code < 200 {
-            self.waiting.front().cloned()
-        } else {
-            self.waiting.pop_front()
-        };
+        let to = self.answered(at, code, sink);
         // A passive reply announces a data connection when it answers the
         // matching command, or when the command is unknown (the capture
         // began later). Paired with another command, it answers a command the
