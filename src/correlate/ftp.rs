@@ -33,7 +33,7 @@ pub const SLACK_NS: u64 = 2_000_000_000;
 /// an inferred data connection may start: timestamp jitter, not the
 /// reordering `SLACK_NS` allows an announced one. Narrow, because nothing
 /// but time ties it to its control session.
-const INFER_SLACK_NS: u64 = 250_000_000;
+const INFER_SLACK_NS: u64 = 100_000_000;
 /// How long an announced data connection is awaited.
 const EXPIRY_NS: u64 = 300_000_000_000;
 /// Announcements kept per control session (Zeek's cwd-navigation trace has

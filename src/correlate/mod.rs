@@ -861,6 +861,7 @@ fn add_counters(total: &mut HttpCounters, c: &HttpCounters) {
     total.resyncs += c.resyncs;
     total.lost_bytes += c.lost_bytes;
     total.tunnels += c.tunnels;
+    total.unpaired += c.unpaired;
 }
 
 fn vlan_ids(packed: u64) -> Vec<u16> {

@@ -78,6 +78,9 @@ pub struct HttpCounters {
     /// Bytes skipped while looking for the next message start, plus bytes
     /// the capture lost.
     pub lost_bytes: u64,
+    /// Requests and responses left unpaired because a capture gap may have
+    /// held the message they pair with (see [`HttpParser`]).
+    pub unpaired: u64,
     pub tunnels: u64,
 }
 
@@ -116,13 +119,41 @@ pub struct Transaction {
     pub response: Option<Response>,
 }
 
+/// A request waiting for its response, or a place in the client's stream
+/// where the capture lost bytes that may have held requests.
+#[derive(Debug)]
+enum Waiting {
+    /// With the number of server-side gaps when it was queued.
+    Request(Request, u64),
+    Lost,
+}
+
 /// The HTTP state of one connection.
+///
+/// Pairing after capture loss. A gap that may hold message starts breaks
+/// the rule "the oldest open request owns the next response": requests may
+/// be missing from the queue (client gap) or responses from the stream
+/// (server gap). Most clients are lock-step (one request at a time; no
+/// browser pipelines): there, a response answers the newest request, or
+/// the lost place in the client's stream after it, and older requests had
+/// their responses lost. A connection that pipelined (a request sent while
+/// another waited, with no server gap to explain it) cannot be realigned
+/// after a gap without knowing how many messages the gap held: from the
+/// first gap on, its responses and requests are reported unpaired. Either
+/// way a response never lends its Set-Cookie to a request it may not
+/// answer; each message left unpaired is counted (`unpaired`).
 #[derive(Debug)]
 pub struct HttpParser {
     limits: HttpLimits,
     client: Side,
     server: Side,
-    pending: VecDeque<Request>,
+    pending: VecDeque<Waiting>,
+    /// Gaps in the server's stream that may have held responses.
+    server_gaps: u64,
+    /// Gaps in the client's stream that may have held requests.
+    client_gaps: u64,
+    /// A request was sent while another waited (not lock-step).
+    pipelined: bool,
     /// Bytes held by `pending` (an estimate: targets, hosts, cookies).
     pending_bytes: usize,
     /// The server's stream ended: later requests are unanswered at once.
@@ -141,6 +172,9 @@ impl HttpParser {
             client: Side::new(true, mid_stream),
             server: Side::new(false, mid_stream),
             pending: VecDeque::new(),
+            server_gaps: 0,
+            client_gaps: 0,
+            pipelined: false,
             pending_bytes: 0,
             server_done: false,
             gap_before_first_request: false,
@@ -192,13 +226,67 @@ impl HttpParser {
             Direction::ToServer => &mut self.client,
             Direction::ToClient => &mut self.server,
         };
-        side.gap(len, &mut self.counters);
+        if side.gap(len, &mut self.counters) {
+            match dir {
+                Direction::ToServer => {
+                    self.client_gaps += 1;
+                    if !matches!(self.pending.back(), Some(Waiting::Lost)) {
+                        self.pending.push_back(Waiting::Lost);
+                    }
+                }
+                Direction::ToClient => self.server_gaps += 1,
+            }
+        }
+    }
+
+    /// Pairing cannot be trusted any more: a pipelining connection had a
+    /// gap.
+    fn desynchronised(&self) -> bool {
+        self.pipelined && self.client_gaps + self.server_gaps > 0
+    }
+
+    /// The request a final response answers (see [`HttpParser`]); requests
+    /// that lost their responses are reported unanswered.
+    fn answered<S: HttpSink>(&mut self, at: At, sink: &mut S) -> Option<Request> {
+        if self.desynchronised() {
+            self.counters.unpaired += 1;
+            return None;
+        }
+        if self.pipelined {
+            return self.pop_pending();
+        }
+        // Lock-step: everything before the newest item lost its response.
+        while self.pending.len() > 1 {
+            if let Some(Waiting::Request(old, _)) = self.pending.pop_front() {
+                self.pending_bytes -= held_bytes(&old);
+                self.counters.unpaired += 1;
+                sink.transaction(
+                    at,
+                    Transaction {
+                        request: Some(old),
+                        response: None,
+                    },
+                );
+            }
+        }
+        match self.pending.front() {
+            Some(Waiting::Lost) => {
+                // It answers a request the capture lost.
+                self.pending.pop_front();
+                self.counters.unpaired += 1;
+                None
+            }
+            _ => self.pop_pending(),
+        }
     }
 
     pub fn end<S: HttpSink>(&mut self, at: At, dir: Direction, sink: &mut S) {
         if dir == Direction::ToClient {
             self.server_done = true;
             while let Some(req) = self.pop_pending() {
+                if self.desynchronised() {
+                    self.counters.unpaired += 1;
+                }
                 sink.transaction(
                     at,
                     Transaction {
@@ -210,10 +298,17 @@ impl HttpParser {
         }
     }
 
+    /// The oldest waiting request (lost places before it are dropped).
     fn pop_pending(&mut self) -> Option<Request> {
-        let req = self.pending.pop_front()?;
-        self.pending_bytes -= held_bytes(&req);
-        Some(req)
+        loop {
+            match self.pending.pop_front()? {
+                Waiting::Lost => continue,
+                Waiting::Request(req, _) => {
+                    self.pending_bytes -= held_bytes(&req);
+                    return Some(req);
+                }
+            }
+        }
     }
 
     fn side(&mut self, dir: Direction) -> &mut Side {
@@ -277,7 +372,19 @@ impl HttpParser {
             // The server decides; until it answers, keep reading requests.
             self.client.maybe_tunnel = true;
         }
-        if self.server_done {
+        // Lock-step until a request is sent while another waits, with no
+        // server gap since that one to say its response was lost.
+        if self
+            .pending
+            .iter()
+            .any(|w| matches!(w, Waiting::Request(_, g) if *g == self.server_gaps))
+        {
+            self.pipelined = true;
+        }
+        if self.server_done || self.desynchronised() {
+            if self.desynchronised() {
+                self.counters.unpaired += 1;
+            }
             sink.transaction(
                 at,
                 Transaction {
@@ -304,7 +411,8 @@ impl HttpParser {
             }
         }
         self.pending_bytes += size;
-        self.pending.push_back(req);
+        self.pending
+            .push_back(Waiting::Request(req, self.server_gaps));
     }
 
     fn response<S: HttpSink>(&mut self, at: At, head: &[u8], sink: &mut S) {
@@ -356,7 +464,7 @@ impl HttpParser {
             return;
         }
         self.counters.responses += 1;
-        let request = self.pop_pending();
+        let request = self.answered(at, sink);
         let head_request = request
             .as_ref()
             .is_some_and(|r| r.method.eq_ignore_ascii_case("HEAD"));

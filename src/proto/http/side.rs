@@ -156,8 +156,9 @@ impl Side {
         self.lose_place(counters, true);
     }
 
-    /// `len` bytes never seen.
-    pub fn gap(&mut self, len: u64, counters: &mut HttpCounters) {
+    /// `len` bytes never seen. Returns whether they may have held a message
+    /// start (not when they fell inside a body the framing still counts).
+    pub fn gap(&mut self, len: u64, counters: &mut HttpCounters) -> bool {
         match self.phase {
             Phase::Body(n) if len < n => self.phase = Phase::Body(n - len),
             Phase::Body(n) if len == n => self.phase = Phase::Head,
@@ -167,9 +168,14 @@ impl Side {
                 counters.lost_bytes += self.buf.len() as u64;
                 self.buf.clear();
                 self.line_start0 = true;
+                return true;
             }
-            _ => self.lose_place(counters, true),
+            _ => {
+                self.lose_place(counters, true);
+                return true;
+            }
         }
+        false
     }
 
     /// Consumes a prefix of `bytes`; returns how much and what it found.
