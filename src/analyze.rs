@@ -5,7 +5,10 @@ use crate::capture::{CaptureError, Frame, InputSummary, Inputs, LinkType};
 use crate::correlate::{CorrelateConfig, Correlator};
 use crate::decode::{Decoder, FragLimits};
 use crate::flow::{FlowLimits, FlowTable};
-use crate::report::{Finding, KeyBuilder, LiveStats, Redactor, Report, Stats, SCHEMA};
+use crate::report::{
+    ConnectionReport, Finding, KeyBuilder, LiveStats, Redactor, Report, SessionReport, Stats,
+    SCHEMA,
+};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -221,7 +224,10 @@ impl Analyzer {
             truncated_inputs: inputs.iter().filter(|i| i.warning.is_some()).count() as u64,
         };
         let mut findings = map.findings;
-        if let Some(f) = incomplete(&stats, &map.connections) {
+        if let Some(f) = incomplete(&stats) {
+            findings.insert(0, f);
+        }
+        if let Some(f) = loss(&map.connections, &map.sessions) {
             findings.insert(0, f);
         }
         Report {
@@ -237,16 +243,66 @@ impl Analyzer {
     }
 }
 
-/// `capture-incomplete`: the capture lost data, so the map may be wrong.
-fn incomplete(stats: &Stats, connections: &[crate::report::ConnectionReport]) -> Option<Finding> {
-    let mut why = Vec::new();
-    let (missed, gappy) = connections.iter().fold((0u64, 0u64), |(m, n), c| {
-        let x = c.missed_bytes.client + c.missed_bytes.server;
-        (m + x, n + u64::from(x > 0))
-    });
-    if missed > 0 {
-        why.push(format!("{missed} bytes missed in {gappy} connections"));
+/// Session ids named in a `capture-loss` message before "…".
+const LOSS_SESSIONS_NAMED: usize = 20;
+
+/// `capture-loss`: the share of payload bytes the capture missed, and the
+/// sessions whose connections had gaps (the uncertain parts of the map).
+fn loss(connections: &[ConnectionReport], sessions: &[SessionReport]) -> Option<Finding> {
+    let (mut missed, mut total, mut gappy) = (0u64, 0u64, 0u64);
+    for c in connections {
+        let m = c.missed_bytes.client + c.missed_bytes.server;
+        missed += m;
+        total += m + c.bytes.client + c.bytes.server;
+        gappy += u64::from(m > 0 || c.gaps > 0);
     }
+    if gappy == 0 {
+        return None;
+    }
+    let touched: Vec<u64> = sessions
+        .iter()
+        .filter(|s| s.gaps > 0)
+        .map(|s| s.id)
+        .collect();
+    let mut named: Vec<String> = touched
+        .iter()
+        .take(LOSS_SESSIONS_NAMED)
+        .map(u64::to_string)
+        .collect();
+    if touched.len() > LOSS_SESSIONS_NAMED {
+        named.push("…".into());
+    }
+    let share = if total == 0 {
+        0.0
+    } else {
+        missed as f64 * 100.0 / total as f64
+    };
+    let sessions_part = if touched.is_empty() {
+        "no session touched".to_owned()
+    } else {
+        format!(
+            "{} of {} touched ({}): their requests and links may be incomplete",
+            crate::report::count(touched.len() as u64, "session", "sessions"),
+            sessions.len(),
+            named.join(", ")
+        )
+    };
+    Some(Finding {
+        rule: "capture-loss",
+        severity: "warning",
+        session: None,
+        connection: None,
+        message: format!(
+            "the capture missed {missed} of {total} payload bytes ({share:.2} %) in {}; {sessions_part}",
+            crate::report::count(gappy, "connection", "connections"),
+        ),
+    })
+}
+
+/// `capture-incomplete`: the capture lost data other than gaps (drops,
+/// truncated inputs, limits), so the map may be wrong.
+fn incomplete(stats: &Stats) -> Option<Finding> {
+    let mut why = Vec::new();
     if let Some(live) = stats.live.filter(|l| l.dropped + l.interface_dropped > 0) {
         why.push(format!(
             "{} packets dropped by the kernel, {} by the interface",

@@ -277,6 +277,7 @@ impl Correlator {
             s.id = id_of[i];
             for (conn, requests) in &per_conn {
                 if let Some(c) = index.get(conn).and_then(|i| connections.get_mut(*i)) {
+                    s.gaps += c.gaps;
                     c.sessions.push(ConnSession {
                         id: s.id,
                         requests: *requests,

@@ -198,6 +198,9 @@ pub struct SessionReport {
     pub multiple_clients: bool,
     /// The server deleted the session cookie.
     pub ended: bool,
+    /// Gap notices over the session's connections: bytes the capture lost,
+    /// so some of its requests or links may be missing.
+    pub gaps: u64,
     /// FTP: the control connection.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub control: Option<u64>,

@@ -48,6 +48,11 @@ pub const RULES: &[Rule] = &[
         reason: "a server negotiated SSL 3.0, TLS 1.0 or TLS 1.1 (deprecated by RFC 8996)",
     },
     Rule {
+        id: "capture-loss",
+        severity: "warning",
+        reason: "the capture missed bytes of some connections: their sessions may lack requests or links",
+    },
+    Rule {
         id: "capture-incomplete",
         severity: "warning",
         reason:

@@ -240,6 +240,9 @@ fn session_row(s: &SessionReport) -> Vec<Cell> {
     if s.ended {
         notes.push("ended".to_owned());
     }
+    if s.gaps > 0 {
+        notes.push(super::count(s.gaps, "capture gap", "capture gaps"));
+    }
     vec![
         Cell::new(s.id),
         Cell::new(s.kind),
