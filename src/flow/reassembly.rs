@@ -12,6 +12,12 @@
 //!   front of the first chunk is skipped (reported as a gap, counted as missed
 //!   bytes) and delivery goes on.
 //!
+//! A hole is waited for until something proves the capture, not the network,
+//! lost it: the peer's ACK past it (the receiver had the bytes), the
+//! out-of-order bound, or the end of the connection. A FIN alone does not
+//! skip it: a FIN can overtake the retransmission of a segment the network
+//! lost, and that retransmission fills the hole.
+//!
 //! In-order segments with nothing pending are delivered straight from the
 //! frame, without a copy: that is the common case.
 
@@ -22,6 +28,11 @@ use super::{Deliver, Direction};
 /// one full-size segment, what retransmissions nearly always repeat. Per
 /// direction of every connection with data, so kept small.
 const TAIL_BYTES: usize = 2048;
+
+/// Most bytes an ACK past the stream's end declares lost at once. Capture
+/// drops lose a few segments; an ACK further ahead is more likely broken
+/// (and what it covers is still counted missed when the connection ends).
+const MAX_ACKED_HOLE: i64 = 16 << 20;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ReassemblyLimits {
@@ -185,6 +196,21 @@ impl HalfStream {
             self.skip_to_first(dir, c);
             self.drain(dir, c);
             skipped = true;
+        }
+        // Nothing waits after the hole, but the peer has the bytes: the
+        // capture lost them. Skipping now lets the next data through at once
+        // instead of waiting for the ACK after it. Not past a FIN seen (its
+        // sequence number is no byte), and not for a jump no loss explains.
+        if !self.ended && self.pending.is_empty() {
+            let mut upto = acked_to;
+            if let Some(fin) = self.fin {
+                upto = upto.min(self.offset as i64 + fin.since(next) as i64);
+            }
+            let hole = upto - self.offset as i64;
+            if hole > 0 && hole <= MAX_ACKED_HOLE {
+                self.deliver_gap(dir, hole as u64, c);
+                skipped = true;
+            }
         }
         if skipped {
             self.end_if_complete(dir, c);

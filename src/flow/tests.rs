@@ -273,6 +273,46 @@ fn an_ack_at_the_chunk_start_skips_the_hole_and_every_hole_before_it() {
 }
 
 #[test]
+fn an_ack_past_the_end_skips_a_hole_with_nothing_after_it() {
+    let (mut h, mut r) = started();
+    let limits = ReassemblyLimits::default();
+    h.segment(D, &limits, SeqNum(1), b"ab", 0, &mut r);
+    // Bytes 3-4 were lost by the capture and acknowledged by the peer
+    // before anything else came: the gap is reported now, and the next
+    // segment is delivered at once.
+    h.acked(D, SeqNum(5), &mut r);
+    assert_eq!(r.text(), "ab__");
+    h.segment(D, &limits, SeqNum(5), b"ef", 0, &mut r);
+    assert_eq!(r.text(), "ab__ef");
+    assert_eq!((h.counters.missed, h.counters.gaps), (2, 1));
+    // An ACK of the FIN adds no byte; an ACK after the end adds nothing.
+    h.fin(D, SeqNum(9), &mut r);
+    h.acked(D, SeqNum(10), &mut r);
+    assert_eq!(r.text(), "ab__ef__");
+    assert!(r.ended[0]);
+    h.acked(D, SeqNum(20), &mut r);
+    assert_eq!(h.counters.missed, 4);
+}
+
+#[test]
+fn a_hole_filled_by_a_late_retransmission_costs_nothing() {
+    // The network lost bytes 3-4; the FIN and the peer's duplicate ACKs
+    // (up to the hole) come before the retransmission that fills it.
+    let (mut h, mut r) = started();
+    let limits = ReassemblyLimits::default();
+    h.segment(D, &limits, SeqNum(1), b"ab", 0, &mut r);
+    h.segment(D, &limits, SeqNum(5), b"ef", 0, &mut r);
+    h.fin(D, SeqNum(7), &mut r);
+    h.acked(D, SeqNum(3), &mut r);
+    h.acked(D, SeqNum(3), &mut r);
+    assert!(!r.ended[0]);
+    h.segment(D, &limits, SeqNum(3), b"cd", 0, &mut r);
+    assert_eq!(r.text(), "abcdef");
+    assert!(r.ended[0]);
+    assert_eq!((h.counters.missed, h.counters.gaps), (0, 0));
+}
+
+#[test]
 fn a_fin_past_the_last_data_counts_the_lost_tail() {
     let (mut h, mut r) = started();
     h.segment(D, &ReassemblyLimits::default(), SeqNum(1), b"ab", 0, &mut r);

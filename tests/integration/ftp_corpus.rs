@@ -167,12 +167,17 @@ fn suricata_all_data_commands_ipv4_and_ipv6() {
 }
 
 #[test]
-fn zeek_cwd_navigation_688_announcements_and_no_data_connection() {
+fn zeek_cwd_navigation_689_announcements_and_no_data_connection() {
     let Some(root) = corpus() else { return };
     let (r, _) = report(&root, "zeek/testing/btest/Traces/ftp/cwd-navigation.pcap");
     let s = ftp_sessions(&r);
     assert_eq!(s.len(), 1);
-    assert_eq!(s[0]["unmatched"].as_array().unwrap().len(), 688);
+    // 689 227 replies (tshark's count of announcements) for 688 PASV
+    // commands seen: the capture lost one PASV (a client gap of 78 bytes).
+    // Zeek's 688 leaves out the 227 that answers it, as it pairs replies by
+    // order only; a 227 answers nothing but PASV, so sessmap keeps it.
+    assert_eq!(s[0]["unmatched"].as_array().unwrap().len(), 689);
+    assert_eq!(r["stats"]["ftp"]["expectations"], 689);
     assert_eq!(s[0]["transfers"], serde_json::json!([]));
     assert_eq!(s[0]["connections"], serde_json::json!([1]));
     // The 227 replies advertise 205.167.25.101 while the server is

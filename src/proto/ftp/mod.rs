@@ -598,19 +598,32 @@ impl FtpParser {
     }
 
     /// The command a reply answers. In order, as the protocol goes, unless
-    /// the capture lost something: a reply that only other commands get
+    /// the capture lost something. A command that was still waiting when
+    /// the next one was sent after a server gap lost its reply there. A
+    /// reply that only other commands get
     /// (a 150 while PASV waits) answers the first later command it fits
-    /// when the server's stream had a gap since the commands before it
-    /// (their replies were lost: they leave the queue, reported
-    /// unanswered); it answers a command the capture lost (`None`) when the
+    /// when the server's stream had a gap since the oldest waiting command
+    /// was sent (the replies of the commands before it were lost: they
+    /// leave the queue, reported unanswered); it answers a command the capture lost (`None`) when the
     /// client's stream had a gap and no waiting command fits. Without a gap
     /// to explain a mismatch, the oldest command takes the reply, as before.
     fn answered<S: FtpSink>(&mut self, at: At, code: u16, sink: &mut S) -> Option<String> {
         const CLIENT: usize = Direction::ToServer as usize;
         const SERVER: usize = Direction::ToClient as usize;
+        // A command still waiting when the next was sent, with a server gap
+        // in between, lost its reply in that gap: the client waited for it
+        // (FTP is lock-step) and went on. Reassembly hands over the server
+        // bytes that precede a client segment before that segment.
+        while self.waiting.len() > 1 && self.waiting[1].gaps[SERVER] > self.waiting[0].gaps[SERVER]
+        {
+            if let Some(lost) = self.waiting.pop_front() {
+                self.counters.unanswered += 1;
+                sink.ftp(at, FtpEvent::Unanswered { verb: lost.verb });
+            }
+        }
         let fits = self.waiting.iter().position(|w| answers(code, &w.verb));
         let skip = match fits {
-            Some(k) if k > 0 && self.waiting[k - 1].gaps[SERVER] < self.gaps[SERVER] => k,
+            Some(k) if k > 0 && self.waiting[0].gaps[SERVER] < self.gaps[SERVER] => k,
             Some(_) => 0,
             None if self
                 .waiting

@@ -425,3 +425,24 @@ fn a_reply_to_a_lost_command_answers_no_waiting_one() {
     ]);
     assert!(expects(&ev).is_empty());
 }
+
+#[test]
+fn a_reply_lost_before_the_next_command_still_realigns() {
+    // TYPE's 200 was lost, and the gap was known before the client repeated
+    // TYPE (the peer's ACK revealed it): the 229 still answers EPSV.
+    let ev = run_lossy(&[
+        (C, Some(b"TYPE I\r\n")),
+        (S, None),
+        (C, Some(b"TYPE I\r\n")),
+        (S, Some(b"200 ok\r\n")),
+        (C, Some(b"EPSV\r\n")),
+        (
+            S,
+            Some(b"229 Entering Extended Passive Mode (|||4000|)\r\n"),
+        ),
+    ]);
+    assert_eq!(expects(&ev).len(), 1);
+    assert!(ev.contains(&FtpEvent::Unanswered {
+        verb: "TYPE".into()
+    }));
+}
