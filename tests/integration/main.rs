@@ -13,6 +13,7 @@ mod html_report;
 mod http_corpus;
 mod http_sessions;
 mod live;
+mod lossy;
 mod real_captures;
 mod schema;
 mod tls_corpus;
