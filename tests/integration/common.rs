@@ -125,6 +125,17 @@ impl Talk {
         }
     }
 
+    /// A segment the capture lost: its bytes count in the sequence
+    /// numbers (the peer acknowledges them) but no frame is written.
+    pub fn lose(&mut self, from_client: bool, payload: &[u8]) {
+        self.tick();
+        if from_client {
+            self.cseq = self.cseq.wrapping_add(payload.len() as u32);
+        } else {
+            self.sseq = self.sseq.wrapping_add(payload.len() as u32);
+        }
+    }
+
     pub fn close(&mut self) {
         let f = self.segment(true, FIN | ACK, self.cseq, b"");
         self.push(f);

@@ -57,7 +57,10 @@ fn check(dir: &std::path::Path) {
         .unwrap()
         .iter()
         .map(|l| {
-            assert!(l["why"].as_str().is_some_and(|w| !w.is_empty()), "{name}: a loss says why");
+            assert!(
+                l["why"].as_str().is_some_and(|w| !w.is_empty()),
+                "{name}: a loss says why"
+            );
             (l["session"].as_str().unwrap(), &l["expected"])
         })
         .collect();
@@ -75,7 +78,10 @@ fn check(dir: &std::path::Path) {
     // FTP: each surviving data connection is a transfer of its own control
     // connection's session.
     for s in facts["sessions"].as_array().unwrap() {
-        let Some(control) = s["ftp_control"].as_array().map(|_| conn_of(&s["ftp_control"])) else {
+        let Some(control) = s["ftp_control"]
+            .as_array()
+            .map(|_| conn_of(&s["ftp_control"]))
+        else {
             continue;
         };
         let ours = r["sessions"]
@@ -92,8 +98,12 @@ fn check(dir: &std::path::Path) {
             .collect();
         let mut data = conn_list(&s["data"]);
         if let Some(parts) = losses.get(s["name"].as_str().unwrap()) {
-            let kept: BTreeSet<Conn> =
-                parts.as_array().unwrap().iter().flat_map(conn_list).collect();
+            let kept: BTreeSet<Conn> = parts
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(conn_list)
+                .collect();
             data.retain(|d| kept.contains(d));
         }
         assert_eq!(transfers, data, "{name}: data connections of {control:?}");
@@ -111,10 +121,7 @@ fn check(dir: &std::path::Path) {
             .unwrap()
             .iter()
             .map(|i| {
-                conns(&r)
-                    .iter()
-                    .find(|c| c["id"] == *i)
-                    .unwrap()["gaps"]
+                conns(&r).iter().find(|c| c["id"] == *i).unwrap()["gaps"]
                     .as_u64()
                     .unwrap()
             })

@@ -14,6 +14,7 @@ mod http_corpus;
 mod http_sessions;
 mod live;
 mod lossy;
+mod lossy_edge;
 mod real_captures;
 mod schema;
 mod tls_corpus;

@@ -274,6 +274,7 @@ impl HttpSessions {
         let req = tx.request.as_ref();
         let host = req
             .and_then(|r| r.host.as_deref())
+            .or(tx.host_hint.as_deref())
             .filter(|h| !h.is_empty())
             .map_or_else(|| server.to_string(), str::to_owned);
         let host = self.strings.id(&host);

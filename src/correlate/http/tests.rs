@@ -61,6 +61,7 @@ impl History {
         let tx = Transaction {
             request: Some(request),
             response: Some(response),
+            host_hint: None,
         };
         self.sessions
             .add(conn, client.parse().unwrap(), SERVER.parse().unwrap(), &tx);
@@ -98,6 +99,7 @@ impl History {
                 set_cookies: set_cookies.iter().filter_map(|c| set(c)).collect(),
                 location_params,
             }),
+            host_hint: None,
         };
         self.sessions
             .add(conn, client.parse().unwrap(), SERVER.parse().unwrap(), &tx);

@@ -117,6 +117,9 @@ pub struct Response {
 pub struct Transaction {
     pub request: Option<Request>,
     pub response: Option<Response>,
+    /// For a response whose request the capture lost: the host the
+    /// connection's last request named (the site its Set-Cookie belongs to).
+    pub host_hint: Option<String>,
 }
 
 /// A request waiting for its response, or a place in the client's stream
@@ -154,6 +157,8 @@ pub struct HttpParser {
     client_gaps: u64,
     /// A request was sent while another waited (not lock-step).
     pipelined: bool,
+    /// The Host of the last request (bounded by the header limit).
+    last_host: Option<String>,
     /// Bytes held by `pending` (an estimate: targets, hosts, cookies).
     pending_bytes: usize,
     /// The server's stream ended: later requests are unanswered at once.
@@ -175,6 +180,7 @@ impl HttpParser {
             server_gaps: 0,
             client_gaps: 0,
             pipelined: false,
+            last_host: None,
             pending_bytes: 0,
             server_done: false,
             gap_before_first_request: false,
@@ -265,6 +271,7 @@ impl HttpParser {
                     Transaction {
                         request: Some(old),
                         response: None,
+                        host_hint: None,
                     },
                 );
             }
@@ -292,6 +299,7 @@ impl HttpParser {
                     Transaction {
                         request: Some(req),
                         response: None,
+                        host_hint: None,
                     },
                 );
             }
@@ -359,6 +367,9 @@ impl HttpParser {
         if req.host.is_none() {
             req.host = authority(&target).map(host_only);
         }
+        if req.host.is_some() && req.host != self.last_host {
+            self.last_host.clone_from(&req.host);
+        }
         message::url_params(&target, &mut req.url_params);
         // The target is kept for reports; its session parameters are read.
         let target = truncate(target, MAX_TARGET);
@@ -390,6 +401,7 @@ impl HttpParser {
                 Transaction {
                     request: Some(req),
                     response: None,
+                    host_hint: None,
                 },
             );
             return;
@@ -406,6 +418,7 @@ impl HttpParser {
                     Transaction {
                         request: Some(old),
                         response: None,
+                        host_hint: None,
                     },
                 );
             }
@@ -487,11 +500,17 @@ impl HttpParser {
             self.server
                 .start_body(if no_body { Framing::None } else { framing });
         }
+        let host_hint = if request.is_none() {
+            self.last_host.clone()
+        } else {
+            None
+        };
         sink.transaction(
             at,
             Transaction {
                 request,
                 response: Some(resp),
+                host_hint,
             },
         );
     }
