@@ -242,8 +242,11 @@ fn ok(set: Option<&str>) -> Vec<u8> {
     format!("HTTP/1.1 200 OK\r\n{set}Content-Length: 2\r\n\r\nok").into_bytes()
 }
 
-/// Sessions as (key value, [(connection, requests)]) with --show-secrets.
-fn http_sessions(frames: &Talk) -> (Vec<(String, Vec<(u64, u64)>)>, Value) {
+/// A session as its key and aliases, and (connection, requests) pairs.
+type SessionRequests = (String, Vec<(u64, u64)>);
+
+/// The sessions, with --show-secrets, and the report.
+fn http_sessions(frames: &Talk) -> (Vec<SessionRequests>, Value) {
     let mut all = frames.frames.clone();
     all.sort_by_key(|(ts, _)| *ts);
     let dir = tempfile::tempdir().unwrap();
