@@ -166,6 +166,22 @@ def many_transfers(host, port):
     f.quit()
 
 
+def network_loss(host, port):
+    """Large transfers both ways, passive and active, over a shaped link that
+    drops packets (record_network_loss.sh): TCP retransmits."""
+    f = connect(host, port, "L")
+    f.set_pasv(True)
+    xfer(f, "STOR big1.bin", data=payload(600_000, 11))
+    xfer(f, "RETR big1.bin")
+    xfer(f, "LIST", ascii=True)
+    f.set_pasv(False)
+    xfer(f, "STOR big2.bin", data=payload(300_000, 12))
+    xfer(f, "RETR big2.bin")
+    f.set_pasv(True)
+    xfer(f, "RETR b.bin")
+    f.quit()
+
+
 def two_sessions(host, port):
     """Two concurrent control connections from one host (both user alice), with data
     connections that overlap in time: one session opens a data connection and keeps it
@@ -257,7 +273,7 @@ def main():
     else:
         {"passive-active": passive_active, "ipv6": ipv6, "odd-port": odd_port,
          "nat-pasv": nat_pasv, "many-transfers": many_transfers,
-         "two-sessions": two_sessions}[case](host, port)
+         "two-sessions": two_sessions, "network-loss": network_loss}[case](host, port)
 
 
 if __name__ == "__main__":

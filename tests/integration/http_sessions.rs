@@ -248,3 +248,18 @@ fn fingerprints_are_stable_across_runs() {
         "{key}"
     );
 }
+
+/// Real network loss (record_network_loss.sh: tc tbf dropped 389 packets,
+/// tc.txt), retransmitted by TCP: the sessions are exact, nothing is missed.
+#[test]
+fn retransmissions_after_real_network_loss_cost_nothing() {
+    check_case("network-loss");
+    let facts: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(case_path("network-loss", "facts.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(facts["tcp_analysis_flags"].as_u64().unwrap() > 100, "the capture has loss");
+    let r = analyze_json(&[&case_path("network-loss", "capture.pcap")]);
+    assert_eq!(r["sessions"].as_array().unwrap().len(), 2);
+    crate::ftp_sessions::no_loss_left(&r);
+}
