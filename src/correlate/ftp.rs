@@ -275,10 +275,8 @@ impl FtpSessions {
             // command (PORT is its own; PASV precedes its 227): that one
             // belongs to an announcement the capture lost.
             let from = if e.kind.passive() {
-                c.passive_commands
-                    .iter()
-                    .rev()
-                    .find(|p| p.ts_ns <= e.ts_ns && p.kind == e.kind)
+                last_by(&c.passive_commands, e.ts_ns, |p| p.ts_ns)
+                    .filter(|p| p.kind == e.kind)
                     .map_or(e.ts_ns.saturating_sub(SLACK_NS), |p| p.ts_ns)
             } else {
                 e.ts_ns
@@ -423,6 +421,16 @@ struct Evidence {
     kind: Option<ExpectKind>,
     /// The passive command whose reply was lost.
     lost_passive: Option<ExpectKind>,
+    /// From a control connection with gaps: only such evidence links; the
+    /// rest only competes.
+    lossy: bool,
+}
+
+/// The last item at or before `ts` of a slice in time order (binary
+/// search: per-session lists hold up to 10,000 items).
+fn last_by<T>(items: &[T], ts: u64, ts_of: impl Fn(&T) -> u64) -> Option<&T> {
+    let n = items.partition_point(|x| ts_of(x) <= ts);
+    n.checked_sub(1).and_then(|i| items.get(i))
 }
 
 impl FtpSessions {
@@ -436,10 +444,12 @@ impl FtpSessions {
     /// between the same two hosts, in the right direction for the mode
     /// (passive: from the control client; active: from the control
     /// server), that started between the setup command (or the transfer
-    /// command) and the final reply, give or take the reordering slack.
-    /// A connection that evidence of two control sessions fits is never
-    /// inferred: it is returned as ambiguous. Otherwise the nearest in time
-    /// wins, each transfer command and each connection used once.
+    /// command) and the final reply, give or take `INFER_SLACK_NS`; the
+    /// nearest `MAX_CANDIDATES` are considered. Only evidence of lossy
+    /// sessions links, but evidence of any session competes: a connection
+    /// that evidence of two control sessions fits is never inferred and is
+    /// returned as ambiguous. Otherwise the nearest in time wins, each
+    /// transfer command and each connection used once.
     pub fn infer(
         &self,
         lossy: &BTreeSet<u64>,
@@ -460,7 +470,7 @@ impl FtpSessions {
         let mut evidence: Vec<Evidence> = Vec::new();
         // (distance, evidence index, connection, mode)
         let mut pairs: Vec<(u64, usize, u64, ExpectKind)> = Vec::new();
-        for (&id, c) in self.controls.iter().filter(|(id, _)| lossy.contains(id)) {
+        for (&id, c) in &self.controls {
             let (Some(cc), Some(cs)) = (c.client, c.server) else {
                 continue;
             };
@@ -478,18 +488,10 @@ impl FtpSessions {
                 }
                 // The setup command of this transfer: the last one after the
                 // previous transfer command.
-                let passive = c
-                    .passive_commands
-                    .iter()
-                    .rev()
-                    .find(|p| p.ts_ns <= t.ts_ns)
-                    .filter(|p| p.ts_ns >= since);
-                let announced = c
-                    .expectations
-                    .iter()
-                    .rev()
-                    .find(|e| e.ts_ns <= t.ts_ns)
-                    .filter(|e| e.ts_ns >= since);
+                let last_passive = last_by(&c.passive_commands, t.ts_ns, |p| p.ts_ns);
+                let last_expect = last_by(&c.expectations, t.ts_ns, |e| e.ts_ns);
+                let passive = last_passive.filter(|p| p.ts_ns >= since);
+                let announced = last_expect.filter(|e| e.ts_ns >= since);
                 let lost_passive = passive.filter(|p| !p.answered).map(|p| p.kind);
                 if announced.is_some() || (lost_passive.is_none() && t.started_ns.is_none()) {
                     // Announced (its connection is elsewhere), or no sign
@@ -497,15 +499,11 @@ impl FtpSessions {
                     continue;
                 }
                 // The mode: the setup command's, else the session's last.
-                let kind = lost_passive.or_else(|| {
-                    let last_expect = c.expectations.iter().rev().find(|e| e.ts_ns <= t.ts_ns);
-                    let last_passive = c.passive_commands.iter().rev().find(|p| p.ts_ns <= t.ts_ns);
-                    match (last_expect, last_passive) {
-                        (Some(e), Some(p)) if p.ts_ns > e.ts_ns => Some(p.kind),
-                        (Some(e), _) => Some(e.kind),
-                        (None, Some(p)) => Some(p.kind),
-                        (None, None) => None,
-                    }
+                let kind = lost_passive.or_else(|| match (last_expect, last_passive) {
+                    (Some(e), Some(p)) if p.ts_ns > e.ts_ns => Some(p.kind),
+                    (Some(e), _) => Some(e.kind),
+                    (None, Some(p)) => Some(p.kind),
+                    (None, None) => None,
                 });
                 let start = passive.map_or(t.ts_ns, |p| p.ts_ns);
                 let end = t.ended_ns.or(t.started_ns).unwrap_or(t.ts_ns);
@@ -517,12 +515,17 @@ impl FtpSessions {
                     anchor: t.started_ns.unwrap_or(t.ts_ns),
                     kind,
                     lost_passive,
+                    lossy: lossy.contains(&id),
                 };
                 let Some(list) = between.get(&pair(cc.ip, cs.ip)) else {
                     continue;
                 };
                 let first = list.partition_point(|d| d.start_ns < e.from);
-                for d in list[first..].iter().take_while(|d| d.start_ns <= e.until) {
+                for d in list[first..]
+                    .iter()
+                    .take_while(|d| d.start_ns <= e.until)
+                    .take(MAX_CANDIDATES)
+                {
                     let opened_by = |a: &Endpoint, b: &Endpoint| {
                         (d.client.ip == a.ip && d.server.ip == b.ip)
                             || (d.roles_guessed && d.server.ip == a.ip && d.client.ip == b.ip)
@@ -558,7 +561,7 @@ impl FtpSessions {
         let mut links = Vec::new();
         let mut ambiguous = Vec::new();
         for (_, ei, conn, kind) in pairs {
-            if taken.contains(&conn) || used.contains(&ei) {
+            if !evidence[ei].lossy || taken.contains(&conn) || used.contains(&ei) {
                 continue;
             }
             taken.insert(conn);
@@ -901,5 +904,34 @@ mod tests {
         control(&mut f, 1, "10.0.0.5:40000", &events);
         let d = conn_ms(2, "10.0.0.5:40002", "10.0.0.9:5000", 1005);
         assert!(f.infer(&BTreeSet::from([1]), &[d], &[]).0.is_empty());
+    }
+
+    #[test]
+    fn a_session_without_gaps_still_competes() {
+        // Session 7 lost nothing, but its RETR was answered 150 with no
+        // announcement it could use (a malformed 227, say): it could own
+        // the connection as well as session 1, whose 227 was lost.
+        let mut f = FtpSessions::default();
+        control(&mut f, 1, "10.0.0.5:40000", &lost_227(1000));
+        control(
+            &mut f,
+            7,
+            "10.0.0.5:40010",
+            &[
+                (1001, cmd("RETR", "b.txt")),
+                (1003, reply(150, "RETR")),
+                (1020, reply(226, "RETR")),
+            ],
+        );
+        let d = conn_ms(3, "10.0.0.5:40002", "10.0.0.9:5000", 1005);
+        let (links, ambiguous) = f.infer(&BTreeSet::from([1]), &[d], &[]);
+        assert!(links.is_empty());
+        assert_eq!(ambiguous.len(), 1);
+        assert_eq!(ambiguous[0].controls, [1, 7]);
+        // Session 7 alone (no gaps) infers nothing.
+        let mut g = FtpSessions::default();
+        g.controls.insert(7, f.controls[&7].clone());
+        let (links, ambiguous) = g.infer(&BTreeSet::new(), &[d], &[]);
+        assert!(links.is_empty() && ambiguous.is_empty());
     }
 }

@@ -13,10 +13,11 @@
 //!   bytes) and delivery goes on.
 //!
 //! A hole is waited for until something proves the capture, not the network,
-//! lost it: the peer's ACK past it (the receiver had the bytes), the
-//! out-of-order bound, or the end of the connection. A FIN alone does not
-//! skip it: a FIN can overtake the retransmission of a segment the network
-//! lost, and that retransmission fills the hole.
+//! lost it: the peer's ACK past it (the receiver had the bytes) once data
+//! after the hole is in, the out-of-order bound, or the end of the
+//! connection. A FIN alone does not skip it: a FIN can overtake the
+//! retransmission of a segment the network lost, and that retransmission
+//! fills the hole.
 //!
 //! In-order segments with nothing pending are delivered straight from the
 //! frame, without a copy: that is the common case.
@@ -29,10 +30,11 @@ use super::{Deliver, Direction};
 /// direction of every connection with data, so kept small.
 const TAIL_BYTES: usize = 2048;
 
-/// Most bytes an ACK past the stream's end declares lost at once. Capture
-/// drops lose a few segments; an ACK further ahead is more likely broken
-/// (and what it covers is still counted missed when the connection ends).
-const MAX_ACKED_HOLE: i64 = 16 << 20;
+/// Most bytes an acknowledged hole may hold to be skipped as soon as the
+/// next segment comes. Capture drops lose a few segments; a hole further
+/// ahead waits for the usual proofs (and is still counted missed when the
+/// connection ends).
+const MAX_ACKED_HOLE: u64 = 16 << 20;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ReassemblyLimits {
@@ -93,6 +95,10 @@ pub struct HalfStream {
     tail_from: u64,
     fin: Option<SeqNum>,
     ended: bool,
+    /// Stream offset up to which the peer acknowledged bytes while nothing
+    /// waited out of order: a later segment beyond `offset` proves the
+    /// bytes before it were lost by the capture.
+    peer_has: Option<u64>,
     pub counters: StreamCounters,
 }
 
@@ -168,7 +174,17 @@ impl HalfStream {
             return;
         }
         let start = start as u64;
-        if rel == 0 && self.pending.is_empty() {
+        // The peer acknowledged the hole in front of this segment before it
+        // came: the capture lost those bytes (never past a jump no loss
+        // explains).
+        if self.pending.is_empty()
+            && start > self.offset
+            && start - self.offset <= MAX_ACKED_HOLE
+            && self.peer_has.is_some_and(|h| h >= start)
+        {
+            self.deliver_gap(dir, start - self.offset, c);
+        }
+        if start == self.offset && self.pending.is_empty() {
             self.deliver(dir, data, c);
             self.deliver_gap(dir, missing as u64, c);
         } else {
@@ -197,20 +213,16 @@ impl HalfStream {
             self.drain(dir, c);
             skipped = true;
         }
-        // Nothing waits after the hole, but the peer has the bytes: the
-        // capture lost them. Skipping now lets the next data through at once
-        // instead of waiting for the ACK after it. Not past a FIN seen (its
-        // sequence number is no byte), and not for a jump no loss explains.
-        if !self.ended && self.pending.is_empty() {
-            let mut upto = acked_to;
-            if let Some(fin) = self.fin {
-                upto = upto.min(self.offset as i64 + fin.since(next) as i64);
-            }
-            let hole = upto - self.offset as i64;
-            if hole > 0 && hole <= MAX_ACKED_HOLE {
-                self.deliver_gap(dir, hole as u64, c);
-                skipped = true;
-            }
+        // Nothing waits after the hole yet: remember how far the peer has
+        // the bytes, so the next segment past it is delivered at once
+        // instead of waiting for the ACK after it. Not skipped now: an ACK
+        // may be timestamped just before the data it acknowledges (files
+        // merged per direction, `-i any`), and that data must still count.
+        if self.pending.is_empty() && acked_to > self.offset as i64 {
+            self.peer_has = Some(
+                self.peer_has
+                    .map_or(acked_to as u64, |h| h.max(acked_to as u64)),
+            );
         }
         if skipped {
             self.end_if_complete(dir, c);

@@ -273,25 +273,41 @@ fn an_ack_at_the_chunk_start_skips_the_hole_and_every_hole_before_it() {
 }
 
 #[test]
-fn an_ack_past_the_end_skips_a_hole_with_nothing_after_it() {
+fn a_segment_after_an_acknowledged_hole_is_delivered_at_once() {
     let (mut h, mut r) = started();
     let limits = ReassemblyLimits::default();
     h.segment(D, &limits, SeqNum(1), b"ab", 0, &mut r);
     // Bytes 3-4 were lost by the capture and acknowledged by the peer
-    // before anything else came: the gap is reported now, and the next
-    // segment is delivered at once.
+    // before anything else came. The ACK alone skips nothing; the next
+    // segment proves the hole lost and is delivered at once.
     h.acked(D, SeqNum(5), &mut r);
-    assert_eq!(r.text(), "ab__");
+    assert_eq!(r.text(), "ab");
     h.segment(D, &limits, SeqNum(5), b"ef", 0, &mut r);
     assert_eq!(r.text(), "ab__ef");
     assert_eq!((h.counters.missed, h.counters.gaps), (2, 1));
-    // An ACK of the FIN adds no byte; an ACK after the end adds nothing.
+    // A FIN after a lost tail: the peer's ACK of the FIN adds no byte and
+    // no gap notice after the end; the end of the connection counts the
+    // lost tail.
     h.fin(D, SeqNum(9), &mut r);
     h.acked(D, SeqNum(10), &mut r);
+    assert_eq!(r.text(), "ab__ef");
+    h.finish(D, Some(SeqNum(10)), &mut r);
     assert_eq!(r.text(), "ab__ef__");
-    assert!(r.ended[0]);
-    h.acked(D, SeqNum(20), &mut r);
     assert_eq!(h.counters.missed, 4);
+}
+
+#[test]
+fn an_ack_timestamped_before_its_data_loses_nothing() {
+    // Files merged per direction, or `-i any`: the peer's ACK of bytes 3-4
+    // comes a moment before the segment that carries them.
+    let (mut h, mut r) = started();
+    let limits = ReassemblyLimits::default();
+    h.segment(D, &limits, SeqNum(1), b"ab", 0, &mut r);
+    h.acked(D, SeqNum(5), &mut r);
+    h.segment(D, &limits, SeqNum(3), b"cd", 0, &mut r);
+    h.segment(D, &limits, SeqNum(5), b"ef", 0, &mut r);
+    assert_eq!(r.text(), "abcdef");
+    assert_eq!((h.counters.missed, h.counters.gaps), (0, 0));
 }
 
 #[test]

@@ -56,7 +56,7 @@ pub const RULES: &[Rule] = &[
         id: "capture-incomplete",
         severity: "warning",
         reason:
-            "the capture lost data (gaps, truncation, drops or a limit): the map may be incomplete",
+            "the capture lost data (kernel or interface drops, truncation or a limit): the map may be incomplete",
     },
 ];
 

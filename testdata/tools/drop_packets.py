@@ -2,10 +2,12 @@
 """Drop packets from a classic pcap at random, as a lossy capture point would.
 
     drop_packets.py IN.pcap OUT.pcap --rate 0.005 --seed 1 [--log DROPPED.txt]
+    drop_packets.py IN.pcap OUT.pcap --drop 13,57 [--log DROPPED.txt]
 
 Each record is skipped with probability RATE, decided by Python's Mersenne
 Twister seeded with SEED (random.Random(seed).random() per record, in file
-order), so one (capture, rate, seed) always gives the same file. The global
+order), so one (capture, rate, seed) always gives the same file. --drop
+drops the records with these indices (0-based) instead. The global
 header and every kept record are copied byte for byte.
 
 With --log, one line per dropped record: its index (0-based), time, the TCP
@@ -97,8 +99,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("input")
     ap.add_argument("output")
-    ap.add_argument("--rate", type=float, required=True, help="probability of dropping each record")
-    ap.add_argument("--seed", type=int, required=True)
+    ap.add_argument("--rate", type=float, default=0.0, help="probability of dropping each record")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--drop", help="comma-separated record indices to drop (instead of --rate)")
     ap.add_argument("--log", help="write the dropped records here, one line each")
     a = ap.parse_args()
     if not 0.0 <= a.rate <= 1.0:
@@ -106,11 +109,12 @@ def main():
     with open(a.input, "rb") as f:
         data = f.read()
     rng = random.Random(a.seed)
+    chosen = {int(i) for i in a.drop.split(",")} if a.drop else None
     kept, dropped = [data[:24]], []
     total = 0
     for index, ts_s, ts_frac, record, frame, linktype in records(data, a.input):
         total += 1
-        if rng.random() < a.rate:
+        if (index in chosen) if chosen is not None else (rng.random() < a.rate):
             dropped.append(f"{index} {ts_s}.{ts_frac:06d} {describe(frame, linktype)}")
         else:
             kept.append(record)
@@ -118,8 +122,8 @@ def main():
         f.write(b"".join(kept))
     if a.log:
         with open(a.log, "w") as f:
-            f.write(f"# {a.input}: {len(dropped)} of {total} records dropped "
-                    f"(rate {a.rate}, seed {a.seed})\n")
+            how = f"records {a.drop}" if chosen is not None else f"rate {a.rate}, seed {a.seed}"
+            f.write(f"# {a.input}: {len(dropped)} of {total} records dropped ({how})\n")
             f.writelines(line + "\n" for line in dropped)
     print(f"{a.output}: dropped {len(dropped)} of {total} records", file=sys.stderr)
 

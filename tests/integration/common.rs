@@ -167,3 +167,13 @@ pub fn strip_ethernet(frame: &[u8]) -> &[u8] {
 pub fn ip_of(seg: &Segment<'_>) -> Vec<u8> {
     ip_tcp(seg)
 }
+
+/// The FTP sessions of a report.
+pub fn ftp_sessions(r: &Value) -> Vec<&Value> {
+    r["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "ftp")
+        .collect()
+}

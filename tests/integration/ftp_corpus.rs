@@ -5,15 +5,6 @@ use crate::common::*;
 use crate::corpus::{corpus, report};
 use serde_json::Value;
 
-fn ftp_sessions(r: &Value) -> Vec<&Value> {
-    r["sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["kind"] == "ftp")
-        .collect()
-}
-
 fn conn<'a>(r: &'a Value, id: &Value) -> &'a Value {
     conns(r).iter().find(|c| c["id"] == *id).unwrap()
 }

@@ -246,17 +246,28 @@ fn cleartext_credentials_are_a_finding_with_the_password_hidden() {
 fn retransmissions_after_real_network_loss_cost_nothing() {
     let r = check("network-loss");
     let (facts, _) = case("network-loss");
-    assert!(facts["tcp_analysis_flags"].as_u64().unwrap() > 100, "the capture has loss");
+    assert!(
+        facts["tcp_analysis_flags"].as_u64().unwrap() > 100,
+        "the capture has loss"
+    );
     assert_eq!(r["sessions"][0]["transfers"].as_array().unwrap().len(), 6);
     no_loss_left(&r);
 }
 
 pub fn no_loss_left(r: &Value) {
     for c in conns(r) {
-        assert_eq!(c["missed_bytes"], serde_json::json!({"client": 0, "server": 0}), "{c}");
+        assert_eq!(
+            c["missed_bytes"],
+            serde_json::json!({"client": 0, "server": 0}),
+            "{c}"
+        );
         assert_eq!(c["gaps"], 0, "{c}");
     }
-    assert!(r["sessions"].as_array().unwrap().iter().all(|s| s["gaps"] == 0));
+    assert!(r["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["gaps"] == 0));
     assert!(!r["findings"]
         .as_array()
         .unwrap()

@@ -258,7 +258,10 @@ fn retransmissions_after_real_network_loss_cost_nothing() {
         &std::fs::read_to_string(case_path("network-loss", "facts.json")).unwrap(),
     )
     .unwrap();
-    assert!(facts["tcp_analysis_flags"].as_u64().unwrap() > 100, "the capture has loss");
+    assert!(
+        facts["tcp_analysis_flags"].as_u64().unwrap() > 100,
+        "the capture has loss"
+    );
     let r = analyze_json(&[&case_path("network-loss", "capture.pcap")]);
     assert_eq!(r["sessions"].as_array().unwrap().len(), 2);
     crate::ftp_sessions::no_loss_left(&r);

@@ -115,6 +115,47 @@ fn check(dir: &std::path::Path) {
         findings.iter().any(|f| f["rule"] == "capture-loss"),
         "{name}: no capture-loss finding"
     );
+    // Every connection that lost payload says so, and so do its sessions.
+    let dropped = std::fs::read_to_string(dir.join("dropped.txt")).unwrap();
+    let mut lossy_conns = 0;
+    for line in dropped.lines().filter(|l| !l.starts_with('#')) {
+        // "INDEX TIME A > B FLAGS len N \"...\""
+        let w: Vec<&str> = line.split(' ').collect();
+        if w.get(6) != Some(&"len") || w.get(7) == Some(&"0") {
+            continue;
+        }
+        let ends: Conn = [w[2].to_owned(), w[4].to_owned()].into_iter().collect();
+        let Some((&id, _)) = by_id.iter().find(|(_, c)| **c == ends) else {
+            panic!("{name}: no connection {ends:?}");
+        };
+        let c = conns(&r).iter().find(|c| c["id"] == id).unwrap();
+        assert!(
+            c["gaps"].as_u64().unwrap() > 0,
+            "{name}: connection {id} lost payload: {c}"
+        );
+        for s in r["sessions"].as_array().unwrap() {
+            if s["connections"].as_array().unwrap().iter().any(|x| x == id) {
+                assert!(
+                    s["gaps"].as_u64().unwrap() > 0,
+                    "{name}: session {}",
+                    s["id"]
+                );
+            }
+        }
+        lossy_conns += 1;
+    }
+    assert!(lossy_conns > 0, "{name}: every variant loses payload");
+    // A lost announcement is linked by inference, exactly once.
+    if name.ends_with("lost-announcement") {
+        let inferred = r["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["transfers"].as_array().into_iter().flatten())
+            .filter(|t| t["setup"] == "inferred")
+            .count();
+        assert_eq!(inferred, 1, "{name}: inferred links");
+    }
     for s in r["sessions"].as_array().unwrap() {
         let gaps: u64 = s["connections"]
             .as_array()
@@ -138,7 +179,11 @@ fn lossy_variants_keep_their_sessions_and_links() {
         .filter(|p| p.is_dir())
         .collect();
     dirs.sort();
-    assert_eq!(dirs.len(), 24, "12 recorded cases at 0.5 % and 1 %");
+    assert_eq!(
+        dirs.len(),
+        31,
+        "12 recorded cases at 0.5 % and 1 %, and 7 FTP cases with a lost announcement"
+    );
     let mut failures = Vec::new();
     for d in &dirs {
         if let Err(e) = std::panic::catch_unwind(|| check(d)) {

@@ -604,17 +604,23 @@ impl FtpParser {
     /// (a 150 while PASV waits) answers the first later command it fits
     /// when the server's stream had a gap since the oldest waiting command
     /// was sent (the replies of the commands before it were lost: they
-    /// leave the queue, reported unanswered); it answers a command the capture lost (`None`) when the
-    /// client's stream had a gap and no waiting command fits. Without a gap
+    /// leave the queue, reported unanswered); it answers a command the
+    /// capture lost (`None`) when no waiting command fits and either stream
+    /// had a gap since the oldest waiting command was sent. Without a gap
     /// to explain a mismatch, the oldest command takes the reply, as before.
     fn answered<S: FtpSink>(&mut self, at: At, code: u16, sink: &mut S) -> Option<String> {
         const CLIENT: usize = Direction::ToServer as usize;
         const SERVER: usize = Direction::ToClient as usize;
         // A command still waiting when the next was sent, with a server gap
         // in between, lost its reply in that gap: the client waited for it
-        // (FTP is lock-step) and went on. Reassembly hands over the server
-        // bytes that precede a client segment before that segment.
-        while self.waiting.len() > 1 && self.waiting[1].gaps[SERVER] > self.waiting[0].gaps[SERVER]
+        // (FTP is lock-step) and went on. (Reassembly hands over the server
+        // bytes that precede a client segment before that segment, when they
+        // are in.) Not a transfer and what may be sent while it runs: ABOR,
+        // STAT, NOOP.
+        while self.waiting.len() > 1
+            && self.waiting[1].gaps[SERVER] > self.waiting[0].gaps[SERVER]
+            && !(TRANSFER_VERBS.contains(&self.waiting[0].verb.as_str())
+                && matches!(self.waiting[1].verb.as_str(), "ABOR" | "STAT" | "NOOP"))
         {
             if let Some(lost) = self.waiting.pop_front() {
                 self.counters.unanswered += 1;
@@ -625,10 +631,12 @@ impl FtpParser {
         let skip = match fits {
             Some(k) if k > 0 && self.waiting[0].gaps[SERVER] < self.gaps[SERVER] => k,
             Some(_) => 0,
-            None if self
-                .waiting
-                .front()
-                .is_none_or(|w| w.gaps[CLIENT] < self.gaps[CLIENT]) =>
+            // The command it answers was lost. A server gap counts too: the
+            // client gap that lost the command may be proven only by the
+            // client's next segment, after this reply.
+            None if self.waiting.front().is_none_or(|w| {
+                w.gaps[CLIENT] < self.gaps[CLIENT] || w.gaps[SERVER] < self.gaps[SERVER]
+            }) =>
             {
                 return None;
             }

@@ -446,3 +446,22 @@ fn a_reply_lost_before_the_next_command_still_realigns() {
         verb: "TYPE".into()
     }));
 }
+
+#[test]
+fn abor_during_a_transfer_whose_150_was_lost_leaves_the_transfer_waiting() {
+    let ev = run_lossy(&[
+        (C, Some(b"RETR big.bin\r\n")),
+        // The 150 was lost; the client aborts.
+        (S, None),
+        (C, Some(b"ABOR\r\n")),
+        (
+            S,
+            Some(b"426 Connection closed; transfer aborted.\r\n226 ABOR ok\r\n"),
+        ),
+    ]);
+    assert_eq!(
+        replies(&ev),
+        [(426, Some("RETR".into())), (226, Some("ABOR".into()))]
+    );
+    assert!(!ev.iter().any(|e| matches!(e, FtpEvent::Unanswered { .. })));
+}

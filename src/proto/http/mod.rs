@@ -131,6 +131,17 @@ enum Waiting {
     Lost,
 }
 
+impl Transaction {
+    /// A request with no response.
+    fn unanswered(request: Request) -> Transaction {
+        Transaction {
+            request: Some(request),
+            response: None,
+            host_hint: None,
+        }
+    }
+}
+
 /// The HTTP state of one connection.
 ///
 /// Pairing after capture loss. A gap that may hold message starts breaks
@@ -236,7 +247,13 @@ impl HttpParser {
             match dir {
                 Direction::ToServer => {
                     self.client_gaps += 1;
-                    if !matches!(self.pending.back(), Some(Waiting::Lost)) {
+                    // A lock-step client waiting for a response sends no new
+                    // request: the gap held the rest of the waiting one (a
+                    // chunked body, say), not a request of its own.
+                    let in_waiting_request = !self.pipelined
+                        && matches!(self.pending.back(),
+                            Some(Waiting::Request(_, g)) if *g == self.server_gaps);
+                    if !in_waiting_request && !matches!(self.pending.back(), Some(Waiting::Lost)) {
                         self.pending.push_back(Waiting::Lost);
                     }
                 }
@@ -254,6 +271,19 @@ impl HttpParser {
     /// The request a final response answers (see [`HttpParser`]); requests
     /// that lost their responses are reported unanswered.
     fn answered<S: HttpSink>(&mut self, at: At, sink: &mut S) -> Option<Request> {
+        // Lock-step until a response finds two requests waiting with no
+        // server gap since the older one was sent to say its response was
+        // lost. (Decided here, not when the second request comes: the gap
+        // that lost a response is known only when the next one arrives.)
+        let mut requests = self.pending.iter().filter_map(|w| match w {
+            Waiting::Request(_, g) => Some(*g),
+            Waiting::Lost => None,
+        });
+        if let (Some(oldest), Some(_)) = (requests.next(), requests.next()) {
+            if oldest == self.server_gaps {
+                self.pipelined = true;
+            }
+        }
         if self.desynchronised() {
             self.counters.unpaired += 1;
             return None;
@@ -266,14 +296,7 @@ impl HttpParser {
             if let Some(Waiting::Request(old, _)) = self.pending.pop_front() {
                 self.pending_bytes -= held_bytes(&old);
                 self.counters.unpaired += 1;
-                sink.transaction(
-                    at,
-                    Transaction {
-                        request: Some(old),
-                        response: None,
-                        host_hint: None,
-                    },
-                );
+                sink.transaction(at, Transaction::unanswered(old));
             }
         }
         match self.pending.front() {
@@ -294,14 +317,7 @@ impl HttpParser {
                 if self.desynchronised() {
                     self.counters.unpaired += 1;
                 }
-                sink.transaction(
-                    at,
-                    Transaction {
-                        request: Some(req),
-                        response: None,
-                        host_hint: None,
-                    },
-                );
+                sink.transaction(at, Transaction::unanswered(req));
             }
         }
     }
@@ -383,27 +399,11 @@ impl HttpParser {
             // The server decides; until it answers, keep reading requests.
             self.client.maybe_tunnel = true;
         }
-        // Lock-step until a request is sent while another waits, with no
-        // server gap since that one to say its response was lost.
-        if self
-            .pending
-            .iter()
-            .any(|w| matches!(w, Waiting::Request(_, g) if *g == self.server_gaps))
-        {
-            self.pipelined = true;
-        }
         if self.server_done || self.desynchronised() {
             if self.desynchronised() {
                 self.counters.unpaired += 1;
             }
-            sink.transaction(
-                at,
-                Transaction {
-                    request: Some(req),
-                    response: None,
-                    host_hint: None,
-                },
-            );
+            sink.transaction(at, Transaction::unanswered(req));
             return;
         }
         let size = held_bytes(&req);
@@ -413,14 +413,7 @@ impl HttpParser {
         {
             self.counters.pending_overflow += 1;
             if let Some(old) = self.pop_pending() {
-                sink.transaction(
-                    at,
-                    Transaction {
-                        request: Some(old),
-                        response: None,
-                        host_hint: None,
-                    },
-                );
+                sink.transaction(at, Transaction::unanswered(old));
             }
         }
         self.pending_bytes += size;

