@@ -499,12 +499,13 @@ impl FtpSessions {
                     continue;
                 }
                 // The mode: the setup command's, else the session's last.
-                let kind = lost_passive.or_else(|| match (last_expect, last_passive) {
+                let session_mode = match (last_expect, last_passive) {
                     (Some(e), Some(p)) if p.ts_ns > e.ts_ns => Some(p.kind),
                     (Some(e), _) => Some(e.kind),
                     (None, Some(p)) => Some(p.kind),
                     (None, None) => None,
-                });
+                };
+                let kind = lost_passive.or(session_mode);
                 let start = passive.map_or(t.ts_ns, |p| p.ts_ns);
                 let end = t.ended_ns.or(t.started_ns).unwrap_or(t.ts_ns);
                 let e = Evidence {
