@@ -36,14 +36,16 @@ pub struct Frame<'a> {
 
 /// Errors that stop a capture from being read at all. Problems found after
 /// the header (a cut-short file, a corrupt record) are warnings instead.
+/// The OS error is the `source`, not part of the message: reporters print
+/// the chain (`{:#}`), so it appears once.
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
-    #[error("{path}: cannot open: {source}")]
+    #[error("{path}: cannot open")]
     Open {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: cannot read: {source}")]
+    #[error("{path}: cannot read")]
     Read {
         path: PathBuf,
         source: std::io::Error,

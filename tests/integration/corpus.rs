@@ -23,6 +23,17 @@ pub fn corpus() -> Option<PathBuf> {
     Some(p)
 }
 
+/// In the test list whether or not the corpus is checked, so that a run
+/// without it says so where a person sees it: the conformance tests check
+/// the shared corpus only when SESSMAP_CORPUS names it.
+#[test]
+#[allow(non_snake_case)]
+fn corpus_checked_only_with_SESSMAP_CORPUS() {
+    if let Some(root) = corpus() {
+        assert!(root.join("INVENTORY.md").is_file(), "{}", root.display());
+    }
+}
+
 pub fn report(root: &Path, rel: &str) -> (Value, String) {
     let path = root.join(rel);
     let out = sessmap(&["analyze", "--format", "json", path.to_str().unwrap()]);

@@ -17,8 +17,26 @@ fn fails_with(args: &[&str], needles: &[&str]) {
 fn missing_file() {
     fails_with(
         &["analyze", "/nonexistent/x.pcap"],
-        &["/nonexistent/x.pcap", "cannot open"],
+        &[
+            "/nonexistent/x.pcap",
+            "cannot open: No such file or directory",
+        ],
     );
+}
+
+#[test]
+fn the_os_error_is_said_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, why) in [
+        ("/nonexistent/x.pcap", "No such file or directory"),
+        (dir.path().to_str().unwrap(), "Is a directory"),
+    ] {
+        let out = sessmap(&["analyze", path]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = stderr(&out);
+        assert_eq!(err.matches(why).count(), 1, "{err:?}");
+        assert_eq!(err.lines().count(), 1, "{err:?}");
+    }
 }
 
 #[test]
