@@ -20,6 +20,7 @@ use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// Initial reader buffer; grows on demand for larger records.
 const BUFFER_BYTES: usize = 1 << 20;
@@ -88,6 +89,8 @@ pub struct FileSource {
     last_ts_ns: u64,
     buffer_bytes: usize,
     done: bool,
+    /// Why the gzip stream ended early, once it has (a cut-short `.gz`).
+    gzip_end: GzipEnd,
     summary: InputSummary,
 }
 
@@ -115,12 +118,24 @@ impl FileSource {
         let compressed = magic[..got] == [0x1f, 0x8b];
         let rest = head.chain(raw);
         // pcap-parser sizes up the file from its first read: always fill it.
+        let gzip_end = GzipEnd::default();
         let reader: Box<dyn Read + Send> = if compressed {
-            Box::new(FullReads(MultiGzDecoder::new(BufReader::new(rest))))
+            Box::new(FullReads(StopAtGzipError {
+                inner: MultiGzDecoder::new(BufReader::new(rest)),
+                end: gzip_end.clone(),
+            }))
         } else {
             Box::new(FullReads(BufReader::with_capacity(64 * 1024, rest)))
         };
         let reader = pcap_parser::create_reader(BUFFER_BYTES, reader).map_err(|e| match e {
+            // The stream broke before a capture header was whole.
+            _ if gzip_end.get().is_some() => CaptureError::Read {
+                path: path.to_owned(),
+                source: std::io::Error::other(format!(
+                    "gzip stream cut short or corrupt before the capture header ({})",
+                    gzip_end.get().unwrap_or_default()
+                )),
+            },
             PcapError::Eof => CaptureError::Empty {
                 path: path.to_owned(),
             },
@@ -156,6 +171,7 @@ impl FileSource {
             peeked: None,
             last_ts_ns: 0,
             buffer_bytes: BUFFER_BYTES,
+            gzip_end,
             done: false,
             summary: InputSummary {
                 path: path.display().to_string(),
@@ -233,7 +249,10 @@ impl FileSource {
             match step {
                 Step::Packet(p) => self.peeked = Some(p),
                 Step::Skip => {}
-                Step::Eof => self.done = true,
+                Step::Eof => match self.gzip_end.get() {
+                    Some(e) => self.stop(&format!("gzip stream cut short or corrupt ({e})")),
+                    None => self.done = true,
+                },
                 Step::NeedMore => {
                     if self.reader.refill().is_err() {
                         self.stop("read error (I/O or corrupt gzip stream)");
@@ -250,7 +269,12 @@ impl FileSource {
                         self.stop("record length over 16 MiB (corrupt record header)");
                     }
                 }
-                Step::Truncated => self.stop("file cut short in the middle of a record"),
+                Step::Truncated => match self.gzip_end.get() {
+                    Some(e) => self.stop(&format!(
+                        "gzip stream cut short or corrupt ({e}) in the middle of a record"
+                    )),
+                    None => self.stop("file cut short in the middle of a record"),
+                },
                 Step::Corrupt(why) => self.stop(why),
                 Step::ReadError => self.stop("read error (I/O or corrupt gzip stream)"),
             }
@@ -317,6 +341,47 @@ fn read_full<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usi
         }
     }
     Ok(n)
+}
+
+/// Why a gzip stream ended early, shared between the reader that saw it
+/// and the file that reports it.
+#[derive(Debug, Clone, Default)]
+struct GzipEnd(Arc<Mutex<Option<String>>>);
+
+impl GzipEnd {
+    fn get(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|e| e.clone())
+    }
+
+    fn set(&self, why: String) {
+        if let Ok(mut e) = self.0.lock() {
+            e.get_or_insert(why);
+        }
+    }
+}
+
+/// A gzip stream that breaks (cut short, corrupt) ends there instead of
+/// failing the read: the bytes decoded before the break are a capture cut
+/// short, reported as far as it goes (as `zcat | sessmap analyze -` would),
+/// with the reason kept in `end`.
+struct StopAtGzipError<R> {
+    inner: R,
+    end: GzipEnd,
+}
+
+impl<R: Read> Read for StopAtGzipError<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.end.get().is_some() {
+            return Ok(0);
+        }
+        match self.inner.read(buf) {
+            Err(e) if e.kind() != std::io::ErrorKind::Interrupted => {
+                self.end.set(e.to_string());
+                Ok(0)
+            }
+            other => other,
+        }
+    }
 }
 
 /// A reader whose reads return a full buffer unless the input ends, so a

@@ -406,6 +406,45 @@ fn truncated_file_reports_what_was_read_with_a_warning() {
     assert_eq!(only_conn(&report)["bytes"]["client"], 18);
 }
 
+#[test]
+fn a_gzip_stream_cut_short_reports_what_was_read_with_a_warning() {
+    // The recorded capture, gzip-compressed, cut at 60 % of its bytes: what
+    // a decompressor can still read of it is a pcap cut short.
+    let gz = std::fs::read(repo("testdata/http-loopback/capture.pcap.gz")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("cut.pcap.gz");
+    std::fs::write(&cut, &gz[..gz.len() * 6 / 10]).unwrap();
+    let out = sessmap(&["analyze", "--format", "json", cut.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning") && err.contains("cut.pcap.gz") && err.contains("gzip"),
+        "{err}"
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["stats"]["truncated_inputs"], 1);
+    assert!(report["inputs"][0]["compressed"].as_bool().unwrap());
+    // The same packets as the bytes a decompressor gets before the break,
+    // read as a plain file (`zcat cut.pcap.gz | sessmap analyze -`).
+    let mut plain = Vec::new();
+    let mut d = flate2::read::GzDecoder::new(&gz[..gz.len() * 6 / 10]);
+    let mut buf = [0u8; 4096];
+    loop {
+        match std::io::Read::read(&mut d, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => plain.extend_from_slice(&buf[..n]),
+        }
+    }
+    let plain_path = dir.path().join("cut.pcap");
+    std::fs::write(&plain_path, &plain).unwrap();
+    let out = sessmap(&["analyze", "--format", "json", plain_path.to_str().unwrap()]);
+    let from_plain: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let packets = report["stats"]["packets"].as_u64().unwrap();
+    assert!(packets > 0 && packets < 58, "{packets} of 58 packets");
+    assert_eq!(packets, from_plain["stats"]["packets"]);
+    assert_eq!(report["connections"], from_plain["connections"]);
+}
+
 /// Inserts a hop-by-hop and a destination-options header (each 8 bytes of
 /// PadN) between an IPv6 header and its TCP segment.
 fn with_ipv6_extensions(frame: &[u8]) -> Vec<u8> {
