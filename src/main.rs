@@ -44,12 +44,23 @@ enum Command {
 }
 
 #[derive(clap::Args)]
+#[command(after_help = "A filter goes after -f, as one argument: \
+    sessmap analyze cap.pcap -f 'tcp port 80'. A trailing expression as tcpdump takes it \
+    (cap.pcap tcp port 80) is refused with that hint: its words could be file names.")]
 struct AnalyzeArgs {
     /// Capture files, merged by timestamp; '-' reads standard input.
-    #[arg(required = true, value_name = "FILE")]
+    #[arg(value_name = "FILE", required_unless_present = "read")]
     files: Vec<PathBuf>,
+    /// A capture file, as tcpdump's -r (repeatable; the same as FILE).
+    #[arg(short = 'r', long = "read", value_name = "FILE")]
+    read: Vec<PathBuf>,
     /// Only analyze frames matching this BPF expression (tcpdump syntax).
-    #[arg(long, value_name = "BPF")]
+    #[arg(
+        short = 'f',
+        long = "filter",
+        visible_alias = "bpf",
+        value_name = "BPF"
+    )]
     filter: Option<String>,
     #[command(flatten)]
     report: ReportArgs,
@@ -61,7 +72,12 @@ struct LiveArgs {
     #[arg(short, long, value_name = "IFACE")]
     interface: String,
     /// Capture only frames matching this BPF expression (tcpdump syntax).
-    #[arg(short = 'f', long = "bpf", value_name = "BPF")]
+    #[arg(
+        short = 'f',
+        long = "filter",
+        visible_alias = "bpf",
+        value_name = "BPF"
+    )]
     filter: Option<String>,
     /// Stop after this long (e.g. 30s, 5m, 1h).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -118,10 +134,10 @@ struct ReportArgs {
     /// Exit 1 when more than N connections with payload belong to no session.
     #[arg(long, value_name = "N")]
     max_unassigned: Option<u64>,
-    /// Seconds of capture time without a packet after which a connection is over.
-    #[arg(long, value_name = "SECS", default_value_t = 300,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    idle_timeout: u64,
+    /// Capture time without a packet after which a connection is over
+    /// (e.g. 300, 90s, 5m, 1h; a plain number is seconds).
+    #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = parse_duration)]
+    idle_timeout: std::time::Duration,
 }
 
 /// `30s`, `500ms`, `5m`, `1h`, or plain seconds.
@@ -235,14 +251,64 @@ fn options(report: &ReportArgs, filter: Option<String>) -> Options {
         filter,
         ..Options::default()
     };
-    options.flows.idle_timeout_ns = report.idle_timeout.saturating_mul(1_000_000_000);
+    options.flows.idle_timeout_ns =
+        u64::try_from(report.idle_timeout.as_nanos()).unwrap_or(u64::MAX);
     options.correlate.sessions.cookies = report.cookies.clone();
     options.correlate.sessions.url_params = report.url_params.clone();
     options.show_secrets = report.show_secrets;
     options
 }
 
-fn analyze(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
+/// Words that start or join a tcpdump filter expression.
+const BPF_WORDS: &[&str] = &[
+    "tcp",
+    "udp",
+    "icmp",
+    "icmp6",
+    "ip",
+    "ip6",
+    "arp",
+    "port",
+    "portrange",
+    "host",
+    "net",
+    "src",
+    "dst",
+    "and",
+    "or",
+    "not",
+    "vlan",
+    "ether",
+    "proto",
+    "less",
+    "greater",
+    "&&",
+    "||",
+    "!",
+];
+
+/// A trailing filter expression, as tcpdump takes it, among the files: the
+/// first argument that names no file and reads as filter words.
+fn trailing_filter(files: &[PathBuf]) -> Option<String> {
+    let at = files.iter().position(|f| {
+        let s = f.to_string_lossy();
+        !f.exists() && BPF_WORDS.contains(&s.to_ascii_lowercase().as_str())
+    })?;
+    let words: Vec<String> = files[at..]
+        .iter()
+        .map(|f| f.to_string_lossy().into_owned())
+        .collect();
+    Some(words.join(" "))
+}
+
+fn analyze(mut args: AnalyzeArgs) -> anyhow::Result<Outcome> {
+    if let Some(expr) = trailing_filter(&args.files) {
+        anyhow::bail!(
+            "{expr:?} looks like a filter expression, not files: give it with -f, as one \
+             argument (sessmap analyze FILE -f '{expr}')"
+        );
+    }
+    args.files.append(&mut args.read);
     let options = options(&args.report, args.filter);
     let progress = progress_bar(&args.files);
     let report = analyze_files(&args.files, &options, &mut |done| {

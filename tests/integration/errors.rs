@@ -91,3 +91,41 @@ fn bad_filter_and_bad_usage() {
         &["yaml"],
     );
 }
+
+#[test]
+fn a_trailing_filter_expression_is_refused_with_a_hint() {
+    let good = repo("testdata/http-loopback/capture.pcap");
+    fails_with(
+        &["analyze", good.to_str().unwrap(), "tcp", "port", "8765"],
+        &[
+            "\"tcp port 8765\" looks like a filter expression",
+            "-f 'tcp port 8765'",
+        ],
+    );
+}
+
+#[test]
+fn tcpdump_habits_read_files_filters_and_durations() {
+    let good = repo("testdata/http-loopback/capture.pcap");
+    let good = good.to_str().unwrap();
+    let base = analyze_json(&[good]);
+    // -r is the positional file; -f, --filter and --bpf are one option.
+    assert_eq!(analyze_json(&["-r", good]), base);
+    let by_f = analyze_json(&[good, "-f", "tcp port 8765"]);
+    assert_eq!(by_f["stats"]["connections"], 4);
+    for flag in ["--filter", "--bpf"] {
+        assert_eq!(analyze_json(&[good, flag, "tcp port 8765"]), by_f);
+    }
+    assert_eq!(
+        analyze_json(&[good, "-f", "tcp port 1"])["stats"]["connections"],
+        0
+    );
+    // Durations take units; a plain number is seconds.
+    for d in ["5m", "300", "300s"] {
+        assert_eq!(analyze_json(&[good, "--idle-timeout", d]), base, "{d}");
+    }
+    fails_with(
+        &["analyze", good, "--idle-timeout", "5 parsecs"],
+        &["--idle-timeout"],
+    );
+}
