@@ -353,7 +353,9 @@ pub fn analyze_files(
     // A file that yields no packet at all is not a capture to report on.
     if let Some(empty) = summaries.iter().find(|s| s.packets == 0) {
         return Err(AnalyzeError::NoPackets {
-            path: empty.path.clone(),
+            path: crate::capture::shown(std::path::Path::new(&empty.path))
+                .display()
+                .to_string(),
             why: empty.warning.clone(),
         });
     }

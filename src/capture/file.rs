@@ -98,11 +98,12 @@ impl FileSource {
     /// Opens `path` (`-` is stdin), detects gzip, pcap or pcapng, and reads up
     /// to the first packet so that header problems surface here.
     pub fn open(path: &Path, index: usize) -> Result<FileSource, CaptureError> {
+        let named = shown(path);
         let raw: Box<dyn Read + Send> = if path.as_os_str() == "-" {
             Box::new(std::io::stdin())
         } else {
             Box::new(File::open(path).map_err(|source| CaptureError::Open {
-                path: path.to_owned(),
+                path: named.clone(),
                 source,
             })?)
         };
@@ -111,7 +112,7 @@ impl FileSource {
         let mut raw = raw;
         let mut magic = [0u8; 2];
         let got = read_full(&mut raw, &mut magic).map_err(|source| CaptureError::Read {
-            path: path.to_owned(),
+            path: named.clone(),
             source,
         })?;
         let head = std::io::Cursor::new(magic[..got].to_vec());
@@ -130,17 +131,17 @@ impl FileSource {
         let reader = pcap_parser::create_reader(BUFFER_BYTES, reader).map_err(|e| match e {
             // The stream broke before a capture header was whole.
             _ if gzip_end.get().is_some() => CaptureError::Read {
-                path: path.to_owned(),
+                path: named.clone(),
                 source: std::io::Error::other(format!(
                     "gzip stream cut short or corrupt before the capture header ({})",
                     gzip_end.get().unwrap_or_default()
                 )),
             },
             PcapError::Eof => CaptureError::Empty {
-                path: path.to_owned(),
+                path: named.clone(),
             },
             PcapError::ReadError => CaptureError::Read {
-                path: path.to_owned(),
+                path: named.clone(),
                 source: std::io::Error::other(if compressed {
                     "corrupt gzip stream"
                 } else {
@@ -148,11 +149,11 @@ impl FileSource {
                 }),
             },
             PcapError::Incomplete(_) => CaptureError::NotCapture {
-                path: path.to_owned(),
+                path: named.clone(),
                 detail: ": file too short".into(),
             },
             _ => CaptureError::NotCapture {
-                path: path.to_owned(),
+                path: named.clone(),
                 detail: if compressed {
                     " inside the gzip stream".into()
                 } else {
@@ -319,11 +320,14 @@ impl FileSource {
     fn stop(&mut self, why: &str) {
         let offset = self.reader.consumed() + self.pending_consume;
         self.summary.warning = Some(format!(
-            "{}: {} at byte {} (after {} packets); the report covers what was read",
-            self.path.display(),
+            "{}: {} at byte {} (after {}); the report covers what was read",
+            shown(&self.path).display(),
             why,
             offset,
-            self.summary.packets
+            match self.summary.packets {
+                1 => "1 packet".to_owned(),
+                n => format!("{n} packets"),
+            }
         ));
         self.done = true;
     }
@@ -341,6 +345,15 @@ fn read_full<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usi
         }
     }
     Ok(n)
+}
+
+/// How messages name an input: standard input is not a file called `-`.
+pub fn shown(path: &Path) -> PathBuf {
+    if path.as_os_str() == "-" {
+        PathBuf::from("standard input")
+    } else {
+        path.to_owned()
+    }
 }
 
 /// Why a gzip stream ended early, shared between the reader that saw it

@@ -13,7 +13,7 @@ mod live;
 mod merge;
 pub mod writer;
 
-pub use file::{FileSource, InputFormat, InputSummary};
+pub use file::{shown, FileSource, InputFormat, InputSummary};
 pub use linktype::LinkType;
 pub use live::{capture as capture_live, interfaces, LiveError, LiveOptions, LiveProgress};
 pub use merge::Inputs;

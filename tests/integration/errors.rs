@@ -129,3 +129,12 @@ fn tcpdump_habits_read_files_filters_and_durations() {
         &["--idle-timeout"],
     );
 }
+
+#[test]
+fn standard_input_is_named_so() {
+    let out = sessmap(&["analyze", "-"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("standard input: empty"), "{err}");
+    assert!(!err.contains("-:"), "{err}");
+}
