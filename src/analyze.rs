@@ -21,6 +21,9 @@ pub struct Options {
     pub correlate: CorrelateConfig,
     /// Show session ids and tokens instead of their fingerprints.
     pub show_secrets: bool,
+    /// The fingerprint key (`--fingerprint-key`); `None`: derived from the
+    /// capture's first bytes.
+    pub fingerprint_key: Option<Vec<u8>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +77,7 @@ pub struct Analyzer {
     filtered: u64,
     linktypes: Vec<(LinkType, u64)>,
     key: KeyBuilder,
+    fingerprint_key: Option<Vec<u8>>,
     show_secrets: bool,
 }
 
@@ -108,6 +112,7 @@ impl Analyzer {
             linktypes: Vec::new(),
             key: KeyBuilder::default(),
             show_secrets: options.show_secrets,
+            fingerprint_key: options.fingerprint_key.clone(),
         })
     }
 
@@ -153,7 +158,9 @@ impl Analyzer {
     pub fn finish_with(mut self, inputs: Vec<InputSummary>, live: Option<LiveStats>) -> Report {
         self.decoder.finish();
         let (mut correlator, flow_stats) = self.flows.finish();
-        let redact = Redactor::new(self.key.key(), self.show_secrets);
+        let derived = self.key.key();
+        let key = self.fingerprint_key.as_deref().unwrap_or(&derived);
+        let redact = Redactor::new(key, self.show_secrets);
         let map = correlator.finish(&redact);
         let decode = self.decoder.stats();
         let mut warnings: Vec<String> = inputs.iter().filter_map(|i| i.warning.clone()).collect();

@@ -125,6 +125,12 @@ struct ReportArgs {
     /// Show session ids, tokens and passwords instead of their fingerprints.
     #[arg(long)]
     show_secrets: bool,
+    /// Fingerprint secrets with the key in FILE (HMAC-SHA256), so that the
+    /// same value has the same fingerprint in every report made with it
+    /// [default: a key derived from the capture, stable for the same input
+    /// only].
+    #[arg(long, value_name = "FILE", env = "SESSMAP_FINGERPRINT_KEY")]
+    fingerprint_key: Option<PathBuf>,
     /// Exit 1 when a finding at or above this severity exists.
     #[arg(long, value_enum, value_name = "LEVEL")]
     fail_on: Option<LevelArg>,
@@ -246,9 +252,21 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
     }
 }
 
-fn options(report: &ReportArgs, filter: Option<String>) -> Options {
+fn options(report: &ReportArgs, filter: Option<String>) -> anyhow::Result<Options> {
+    let fingerprint_key = match &report.fingerprint_key {
+        None => None,
+        Some(path) => {
+            let key = std::fs::read(path)
+                .with_context(|| format!("{}: cannot read the fingerprint key", path.display()))?;
+            if key.is_empty() {
+                anyhow::bail!("{}: the fingerprint key file is empty", path.display());
+            }
+            Some(key)
+        }
+    };
     let mut options = Options {
         filter,
+        fingerprint_key,
         ..Options::default()
     };
     options.flows.idle_timeout_ns =
@@ -256,7 +274,7 @@ fn options(report: &ReportArgs, filter: Option<String>) -> Options {
     options.correlate.sessions.cookies = report.cookies.clone();
     options.correlate.sessions.url_params = report.url_params.clone();
     options.show_secrets = report.show_secrets;
-    options
+    Ok(options)
 }
 
 /// Words that start or join a tcpdump filter expression.
@@ -309,7 +327,7 @@ fn analyze(mut args: AnalyzeArgs) -> anyhow::Result<Outcome> {
         );
     }
     args.files.append(&mut args.read);
-    let options = options(&args.report, args.filter);
+    let options = options(&args.report, args.filter)?;
     let progress = progress_bar(&args.files);
     let report = analyze_files(&args.files, &options, &mut |done| {
         if let Some(bar) = &progress {
@@ -324,7 +342,7 @@ fn analyze(mut args: AnalyzeArgs) -> anyhow::Result<Outcome> {
 
 fn live(args: LiveArgs) -> anyhow::Result<Outcome> {
     // The BPF filter goes to libpcap itself; the analyzer sees what passed.
-    let options = options(&args.report, None);
+    let options = options(&args.report, None)?;
     let mut analyzer = Analyzer::new(&options)?;
     let live = LiveOptions {
         interface: args.interface.clone(),

@@ -249,6 +249,55 @@ fn fingerprints_are_stable_across_runs() {
     );
 }
 
+#[test]
+fn a_fingerprint_key_makes_fingerprints_comparable_across_reports() {
+    let alone = case_path("two-browsers", "capture.pcap");
+    let other = case_path("url-session", "capture.pcap");
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("fp.key");
+    std::fs::write(&key, b"a team's shared fingerprint key\n").unwrap();
+    let keys = |r: &Value| -> Vec<String> {
+        r["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["server"] == "127.0.0.1")
+            .flat_map(|s| std::iter::once(&s["key"]).chain(s["aliases"].as_array().unwrap().iter()))
+            .map(|k| k.as_str().unwrap().to_owned())
+            .filter(|k| k.starts_with("PHPSESSID="))
+            .collect()
+    };
+    let key = key.to_str().unwrap();
+    let one = keys(&analyze_json(&["--fingerprint-key", key, &alone]));
+    let merged = keys(&analyze_json(&["--fingerprint-key", key, &alone, &other]));
+    assert_eq!(one.len(), 4, "{one:?}");
+    for k in &one {
+        assert!(merged.contains(k), "{k} not in {merged:?}");
+    }
+    // The environment variable is the same option.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sessmap"))
+        .args(["analyze", "--format", "json", &alone])
+        .env("SESSMAP_FINGERPRINT_KEY", key)
+        .output()
+        .unwrap();
+    let by_env: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(keys(&by_env), one);
+    // Without a key, each report has its own (derived from the capture).
+    let default_one = keys(&analyze_json(&[&alone]));
+    assert_ne!(default_one, one);
+    let default_merged = keys(&analyze_json(&[&alone, &other]));
+    assert!(default_one.iter().all(|k| !default_merged.contains(k)));
+    // A key file that cannot be read is an input error naming it.
+    let out = sessmap(&[
+        "analyze",
+        "--fingerprint-key",
+        "/nonexistent/fp.key",
+        &alone,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("/nonexistent/fp.key: cannot read the fingerprint key"));
+}
+
 /// Real network loss (record_network_loss.sh: tc tbf dropped 389 packets,
 /// tc.txt), retransmitted by TCP: the sessions are exact, nothing is missed.
 #[test]
