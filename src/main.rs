@@ -39,8 +39,17 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff).
-    Man,
+    /// Print a man page (roff): sessmap(1), or one subcommand's.
+    Man {
+        /// The subcommand whose page to print (analyze, live, interfaces,
+        /// completions, man).
+        #[arg(value_name = "SUBCOMMAND")]
+        page: Option<String>,
+        /// Write every page (sessmap.1, sessmap-analyze.1, …) into DIR
+        /// instead.
+        #[arg(long, value_name = "DIR", conflicts_with = "page")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -245,11 +254,145 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             clap_complete::generate(shell, &mut Cli::command(), "sessmap", &mut io::stdout());
             Ok(Outcome::Ok)
         }
-        Command::Man => {
-            clap_mangen::Man::new(Cli::command()).render(&mut io::stdout())?;
-            Ok(Outcome::Ok)
+        Command::Man { page, dir } => man(page.as_deref(), dir.as_deref()),
+    }
+}
+
+/// EXIT STATUS, common to every page.
+const MAN_EXIT_STATUS: &str = r#".SH "EXIT STATUS"
+.TP
+\fB0\fR
+The report was produced. This includes a capture cut short (reported up to where it was cut, with a warning) and a capture that lost packets (a capture\-loss finding).
+.TP
+\fB1\fR
+A \fB\-\-fail\-on\fR threshold, \fB\-\-expect\-sessions\fR or \fB\-\-max\-unassigned\fR was met; each prints one line on standard error.
+.TP
+\fB2\fR
+A usage or input error: a missing or unreadable file, a file that is not a capture or holds no packets, an unsupported link type, a bad filter, an unreadable fingerprint key. The message names the file and the problem.
+"#;
+
+/// EXAMPLES per page (`None`: the top-level page).
+fn man_examples(page: Option<&str>) -> &'static str {
+    match page {
+        Some("live") => {
+            r#".SH EXAMPLES
+.TP
+\fBsessmap live \-i eth0 \-f 'tcp port 80 or tcp port 21' \-\-duration 5m \-w out.pcap\fR
+Capture for five minutes, keep the packets, then report.
+.TP
+\fBsessmap live \-i any \-\-format json \-o report.json\fR
+Capture until Ctrl\-C; the JSON report goes to a file.
+"#
+        }
+        Some("interfaces") => {
+            r#".SH EXAMPLES
+.TP
+\fBsessmap interfaces\fR
+One line per interface: its name, then its addresses.
+"#
+        }
+        Some("completions") => {
+            r#".SH EXAMPLES
+.TP
+\fBsessmap completions bash > /etc/bash_completion.d/sessmap\fR
+Install bash completions.
+"#
+        }
+        Some("man") => {
+            r#".SH EXAMPLES
+.TP
+\fBsessmap man \-\-dir /usr/local/share/man/man1\fR
+Install every page.
+.TP
+\fBsessmap man analyze | man \-l \-\fR
+Read the page of analyze.
+"#
+        }
+        _ => {
+            r#".SH EXAMPLES
+.TP
+\fBsessmap analyze capture.pcap\fR
+The sessions, the findings and the hosts, as a table.
+.TP
+\fBsessmap analyze \-r a.pcap \-r b.pcapng.gz \-f 'tcp port 80' \-\-view all\fR
+Two captures merged by time, filtered as tcpdump would (the filter is one argument after \-f; a trailing expression is refused), with the connections too.
+.TP
+\fBsessmap analyze \-\-format json capture.pcap | jq '.sessions[] | {id, key, connections}'\fR
+Which connections belong to which session, for a script.
+.TP
+\fBsessmap analyze \-\-fail\-on error \-\-expect\-sessions 2 \-\-format junit \-o report.xml test.pcap\fR
+A CI gate: exit 1 on an error finding or unless exactly two sessions were found.
+.TP
+\fBSESSMAP_FINGERPRINT_KEY=team.key sessmap analyze \-\-format csv day1.pcap\fR
+Fingerprints that match those of other reports made with the same key.
+"#
         }
     }
+}
+
+/// `sessmap man`: sessmap(1) or a subcommand's page, with EXIT STATUS and
+/// EXAMPLES; `--dir` writes them all.
+fn man(page: Option<&str>, dir: Option<&std::path::Path>) -> anyhow::Result<Outcome> {
+    let mut top = Cli::command().disable_help_subcommand(true);
+    top.build();
+    let names: Vec<String> = top
+        .get_subcommands()
+        .map(|c| c.get_name().to_owned())
+        .collect();
+    let render = |name: Option<&str>, out: &mut dyn Write| -> anyhow::Result<()> {
+        let cmd = match name {
+            None => top.clone(),
+            Some(n) => top.find_subcommand(n).cloned().ok_or_else(|| {
+                anyhow::anyhow!("no man page {n:?}; the pages: {}", names.join(", "))
+            })?,
+        };
+        let has_args = cmd.get_arguments().any(|a| !a.is_hide_set());
+        let has_subcommands = cmd.get_subcommands().next().is_some();
+        let has_version = cmd.get_version().is_some();
+        let m = clap_mangen::Man::new(cmd);
+        m.render_title(out)?;
+        m.render_name_section(out)?;
+        m.render_synopsis_section(out)?;
+        m.render_description_section(out)?;
+        if has_args {
+            m.render_options_section(out)?;
+        }
+        if has_subcommands {
+            m.render_subcommands_section(out)?;
+        }
+        out.write_all(MAN_EXIT_STATUS.as_bytes())?;
+        out.write_all(man_examples(name).as_bytes())?;
+        let see: Vec<String> = std::iter::once("sessmap".to_owned())
+            .chain(names.iter().map(|n| format!(r"sessmap\-{n}")))
+            .filter(|p| name.map_or(p != "sessmap", |n| *p != format!(r"sessmap\-{n}")))
+            .map(|p| format!(r"\fB{p}\fR(1)"))
+            .collect();
+        writeln!(
+            out,
+            r#".SH "SEE ALSO"{}{}, \fBtcpdump\fR(8)"#,
+            "\n",
+            see.join(", ")
+        )?;
+        if has_version {
+            m.render_version_section(out)?;
+        }
+        Ok(())
+    };
+    match dir {
+        Some(dir) => {
+            for name in std::iter::once(None).chain(names.iter().map(|n| Some(n.as_str()))) {
+                let file = dir.join(match name {
+                    None => "sessmap.1".to_owned(),
+                    Some(n) => format!("sessmap-{n}.1"),
+                });
+                let mut out = std::fs::File::create(&file)
+                    .with_context(|| format!("{}: cannot write", file.display()))?;
+                render(name, &mut out)?;
+            }
+        }
+        None => render(page, &mut io::stdout().lock())?,
+    }
+    Ok(Outcome::Ok)
 }
 
 fn options(report: &ReportArgs, filter: Option<String>) -> anyhow::Result<Options> {

@@ -281,6 +281,45 @@ fn completions_and_man_page() {
         "{}",
         &man[..200.min(man.len())]
     );
+    assert!(
+        man.contains(r"\fBsessmap\-analyze\fR(1)"),
+        "SEE ALSO names the subcommand pages"
+    );
+    // Each subcommand has its page, with its options, exit status and
+    // examples.
+    let analyze = output(&["man", "analyze"]);
+    for needle in [
+        "sessmap\\-analyze",
+        ".SH OPTIONS",
+        r"\-\-fingerprint\-key",
+        r"\-\-idle\-timeout",
+        ".SH \"EXIT STATUS\"",
+        ".SH EXAMPLES",
+    ] {
+        assert!(analyze.contains(needle), "analyze page lacks {needle:?}");
+    }
+    assert!(output(&["man", "live"]).contains(r"\-\-duration"));
+    let dir = tempfile::tempdir().unwrap();
+    output(&["man", "--dir", dir.path().to_str().unwrap()]);
+    let mut pages: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    pages.sort();
+    assert_eq!(
+        pages,
+        [
+            "sessmap-analyze.1",
+            "sessmap-completions.1",
+            "sessmap-interfaces.1",
+            "sessmap-live.1",
+            "sessmap-man.1",
+            "sessmap.1"
+        ]
+    );
+    let out = sessmap(&["man", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("the pages: analyze, live"));
 }
 
 #[test]
