@@ -3,6 +3,7 @@
 
 use super::{rfc3339, ConnectionReport, HostReport, RenderOptions, Report, SessionReport};
 use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Table};
+use std::fmt::Display;
 use std::io::{self, Write};
 
 /// Rules above and below the table and under the header; no row rules.
@@ -22,10 +23,18 @@ pub fn render(report: &Report, options: &RenderOptions, out: &mut dyn Write) -> 
             style,
             "Sessions",
             &[
-                "id", "kind", "server", "key", "clients", "conns", "reqs", "user", "start",
-                "duration", "notes",
+                Column::keep("id").right(),
+                Column::keep("kind"),
+                Column::text("server", 16, 12),
+                Column::text("key", 24, 16),
+                Column::drop("clients", 3),
+                Column::keep("conns").right(),
+                Column::drop("reqs", 4).right(),
+                Column::text("user", 12, 6).or_drop(6),
+                Column::drop("start", 2),
+                Column::drop("duration", 5).right(),
+                Column::text("notes", 24, 8).or_drop(1),
             ],
-            &[0, 5, 6, 9],
             rows,
         )?;
     }
@@ -36,20 +45,19 @@ pub fn render(report: &Report, options: &RenderOptions, out: &mut dyn Write) -> 
             style,
             "Connections",
             &[
-                "id",
-                "client",
-                "server",
-                "proto",
-                "state",
-                "start",
-                "duration",
-                "pkts c/s",
-                "bytes c/s",
-                "missed",
-                "retrans",
-                "sessions (requests)",
+                Column::keep("id").right(),
+                Column::keep("client"),
+                Column::keep("server"),
+                Column::drop("proto", 3),
+                Column::drop("state", 5),
+                Column::drop("start", 6),
+                Column::drop("duration", 7).right(),
+                Column::drop("pkts c/s", 9).right(),
+                Column::drop("bytes c/s", 4).right(),
+                Column::drop("missed", 8).right(),
+                Column::drop("retrans", 10).right(),
+                Column::text("sessions (requests)", 24, 10),
             ],
-            &[0, 6, 7, 8, 9, 10],
             rows,
         )?;
     }
@@ -61,19 +69,24 @@ pub fn render(report: &Report, options: &RenderOptions, out: &mut dyn Write) -> 
                 _ => Color::Reset,
             };
             vec![
-                Cell::new(f.severity).fg(colour),
-                Cell::new(f.rule),
-                Cell::new(f.session.map_or(String::new(), |s| s.to_string())),
-                Cell::new(f.connection.map_or(String::new(), |c| c.to_string())),
-                Cell::new(safe(&f.message)),
+                (f.severity.to_owned(), Some(colour)),
+                cell(f.rule),
+                cell(f.session.map_or(String::new(), |s| s.to_string())),
+                cell(f.connection.map_or(String::new(), |c| c.to_string())),
+                cell(safe(&f.message)),
             ]
         });
         section(
             out,
             style,
             "Findings",
-            &["severity", "rule", "session", "connection", "message"],
-            &[2, 3],
+            &[
+                Column::keep("severity"),
+                Column::keep("rule"),
+                Column::drop("session", 2).right(),
+                Column::drop("connection", 3).right(),
+                Column::text("message", 40, 16),
+            ],
             rows,
         )?;
     }
@@ -84,12 +97,11 @@ pub fn render(report: &Report, options: &RenderOptions, out: &mut dyn Write) -> 
             style,
             "Hosts",
             &[
-                "address",
-                "connections opened",
-                "sessions",
-                "connections served",
+                Column::keep("address"),
+                Column::keep("connections opened").right(),
+                Column::keep("sessions").right(),
+                Column::drop("connections served", 1).right(),
             ],
-            &[1, 2, 3],
             rows,
         )?;
     }
@@ -106,44 +118,51 @@ fn section(
     out: &mut dyn Write,
     style: Style,
     title: &str,
-    header: &[&str],
-    right: &[usize],
-    rows: impl Iterator<Item = Vec<Cell>>,
+    columns: &[Column],
+    rows: impl Iterator<Item = Row>,
 ) -> io::Result<()> {
+    let rows: Vec<Row> = rows.collect();
+    let shown = layout(columns, &rows, style.width);
     let mut table = Table::new();
     table.load_preset(PRESET);
-    // Styling only when asked (a terminal without NO_COLOR); the width of
-    // the terminal when there is one, else the content's own.
+    // Styling only when asked (a terminal without NO_COLOR). The layout
+    // already fits the width: comfy-table never wraps (it would split
+    // addresses, keys and numbers).
     if !style.colour {
         table.force_no_tty();
     }
-    match style.width {
-        Some(w) => {
-            table
-                .set_width(w)
-                .set_content_arrangement(ContentArrangement::Dynamic);
-        }
-        None => {
-            table.set_content_arrangement(ContentArrangement::Disabled);
-        }
-    }
-    let header: Vec<Cell> = header
+    table.set_content_arrangement(ContentArrangement::Disabled);
+    let header: Vec<Cell> = shown
         .iter()
-        .map(|h| {
+        .map(|(i, _)| {
+            let h = Cell::new(columns[*i].name);
             if style.colour {
-                Cell::new(h).add_attribute(Attribute::Bold)
+                h.add_attribute(Attribute::Bold)
             } else {
-                Cell::new(h)
+                h
             }
         })
         .collect();
     table.set_header(header);
-    for row in rows {
-        table.add_row(row);
+    for row in &rows {
+        let cells: Vec<Cell> = shown
+            .iter()
+            .map(|(i, w)| {
+                let (text, colour) = row.get(*i).cloned().unwrap_or_default();
+                let cell = Cell::new(ellipsize(&text, *w));
+                match colour {
+                    Some(colour) => cell.fg(colour),
+                    None => cell,
+                }
+            })
+            .collect();
+        table.add_row(cells);
     }
-    for col in right {
-        if let Some(column) = table.column_mut(*col) {
-            column.set_cell_alignment(CellAlignment::Right);
+    for (at, (i, _)) in shown.iter().enumerate() {
+        if columns[*i].right {
+            if let Some(column) = table.column_mut(at) {
+                column.set_cell_alignment(CellAlignment::Right);
+            }
         }
     }
     writeln!(out)?;
@@ -153,6 +172,144 @@ fn section(
         writeln!(out, "{title}")?;
     }
     writeln!(out, "{table}")
+}
+
+/// One cell: its text and, for severities, a colour.
+type Text = (String, Option<Color>);
+type Row = Vec<Text>;
+
+fn cell(value: impl Display) -> Text {
+    (value.to_string(), None)
+}
+
+/// How a column gives way when the table is wider than the terminal.
+/// Addresses, keys of the map and numbers are never cut: a column either
+/// shows whole or is dropped (`drop`: higher goes first; 0 never). Free
+/// text is cut with an ellipsis: first down to `soft` characters, then,
+/// once every droppable column is gone, down to `hard`.
+#[derive(Clone, Copy)]
+struct Column {
+    name: &'static str,
+    right: bool,
+    drop: u8,
+    cut: Option<(usize, usize)>,
+}
+
+impl Column {
+    const fn keep(name: &'static str) -> Column {
+        Column {
+            name,
+            right: false,
+            drop: 0,
+            cut: None,
+        }
+    }
+    const fn drop(name: &'static str, rank: u8) -> Column {
+        Column {
+            drop: rank,
+            ..Column::keep(name)
+        }
+    }
+    const fn text(name: &'static str, soft: usize, hard: usize) -> Column {
+        Column {
+            cut: Some((soft, hard)),
+            ..Column::keep(name)
+        }
+    }
+    const fn or_drop(self, rank: u8) -> Column {
+        Column { drop: rank, ..self }
+    }
+    const fn right(self) -> Column {
+        Column {
+            right: true,
+            ..self
+        }
+    }
+}
+
+/// Characters a text takes on a terminal (escaped control characters are
+/// plain ASCII by now).
+fn width_of(text: &str) -> usize {
+    text.chars().count()
+}
+
+/// `text` in at most `width` characters, cut with an ellipsis.
+fn ellipsize(text: &str, width: usize) -> String {
+    if width_of(text) <= width {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(width.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// The columns to show, with their widths, so that the table fits `width`
+/// (the terminal's; `None`: the content's own). The rendered line is the
+/// cell widths plus one space of padding each side and one between columns.
+fn layout(columns: &[Column], rows: &[Row], width: Option<u16>) -> Vec<(usize, usize)> {
+    let mut w: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, col)| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|(t, _)| width_of(t))
+                .chain(std::iter::once(width_of(col.name)))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut shown = vec![true; columns.len()];
+    let Some(target) = width.map(usize::from) else {
+        return (0..columns.len()).map(|i| (i, w[i])).collect();
+    };
+    let total = |w: &[usize], shown: &[bool]| -> usize {
+        let n = shown.iter().filter(|s| **s).count();
+        w.iter()
+            .zip(shown)
+            .filter(|(_, s)| **s)
+            .map(|(w, _)| w)
+            .sum::<usize>()
+            + (3 * n).saturating_sub(1)
+    };
+    // The floor a text column may be cut to now: its name always fits.
+    let floor = |i: usize, hard: bool| -> Option<usize> {
+        columns[i]
+            .cut
+            .map(|(soft, h)| (if hard { h } else { soft }).max(width_of(columns[i].name)))
+    };
+    for phase in [false, true] {
+        // Cut text down to its floor, the widest first.
+        loop {
+            let excess = total(&w, &shown).saturating_sub(target);
+            if excess == 0 {
+                break;
+            }
+            let widest = (0..columns.len())
+                .filter(|i| shown[*i])
+                .filter_map(|i| floor(i, phase).filter(|f| w[i] > *f).map(|f| (w[i] - f, i)))
+                .max();
+            let Some((room, i)) = widest else { break };
+            w[i] -= room.min(excess);
+        }
+        if phase {
+            break;
+        }
+        // Then drop the least useful columns.
+        while total(&w, &shown) > target {
+            let Some(i) = (0..columns.len())
+                .filter(|i| shown[*i] && columns[*i].drop > 0)
+                .max_by_key(|i| columns[*i].drop)
+            else {
+                break;
+            };
+            shown[i] = false;
+        }
+    }
+    (0..columns.len())
+        .filter(|i| shown[*i])
+        .map(|i| (i, w[i]))
+        .collect()
 }
 
 /// Time of day with milliseconds: the date is the same for nearly every row.
@@ -180,7 +337,7 @@ fn safe(text: &str) -> String {
 }
 
 /// A session's row, then (FTP) one indented row per data connection.
-fn session_rows(s: &SessionReport) -> Vec<Vec<Cell>> {
+fn session_rows(s: &SessionReport) -> Vec<Row> {
     let mut rows = vec![session_row(s)];
     for t in s.transfers.iter().flatten() {
         let what = match (&t.command, &t.argument) {
@@ -192,23 +349,23 @@ fn session_rows(s: &SessionReport) -> Vec<Vec<Cell>> {
         notes.extend(t.direction.map(str::to_owned));
         notes.extend(t.reply.map(|r| format!("reply {r}")));
         rows.push(vec![
-            Cell::new(""),
-            Cell::new("  └"),
-            Cell::new(format!("conn {}", t.connection)),
-            Cell::new(safe(&what)),
-            Cell::new(format!("{} ({})", t.mode, t.setup)),
-            Cell::new(""),
-            Cell::new(""),
-            Cell::new(""),
-            Cell::new(""),
-            Cell::new(""),
-            Cell::new(notes.join(", ")),
+            cell(""),
+            cell("  └"),
+            cell(format!("conn {}", t.connection)),
+            cell(safe(&what)),
+            cell(format!("{} ({})", t.mode, t.setup)),
+            cell(""),
+            cell(""),
+            cell(""),
+            cell(""),
+            cell(""),
+            cell(notes.join(", ")),
         ]);
     }
     rows
 }
 
-fn session_row(s: &SessionReport) -> Vec<Cell> {
+fn session_row(s: &SessionReport) -> Row {
     let mut notes = Vec::new();
     if let Some(mechanism) = &s.opaque {
         notes.push(format!(
@@ -244,23 +401,23 @@ fn session_row(s: &SessionReport) -> Vec<Cell> {
         notes.push(super::count(s.gaps, "capture gap", "capture gaps"));
     }
     vec![
-        Cell::new(s.id),
-        Cell::new(s.kind),
-        Cell::new(safe(&s.server.to_string())),
-        Cell::new(safe(&s.key.to_string())),
-        Cell::new(s.clients.join(" ")),
-        Cell::new(s.connections.len()),
-        Cell::new(s.requests),
-        Cell::new(safe(
+        cell(s.id),
+        cell(s.kind),
+        cell(safe(&s.server.to_string())),
+        cell(safe(&s.key.to_string())),
+        cell(s.clients.join(" ")),
+        cell(s.connections.len()),
+        cell(s.requests),
+        cell(safe(
             &s.user.as_ref().map(|u| u.display()).unwrap_or_default(),
         )),
-        Cell::new(time_of_day(s.start)),
-        Cell::new(seconds(s.start, s.end)),
-        Cell::new(notes.join(", ")),
+        cell(time_of_day(s.start)),
+        cell(seconds(s.start, s.end)),
+        cell(notes.join(", ")),
     ]
 }
 
-fn connection_row(c: &ConnectionReport) -> Vec<Cell> {
+fn connection_row(c: &ConnectionReport) -> Row {
     let sessions = if c.sessions.is_empty() {
         c.no_session
             .map_or(String::new(), |r| format!("- {}", r.describe()))
@@ -279,33 +436,33 @@ fn connection_row(c: &ConnectionReport) -> Vec<Cell> {
         None => "-".to_owned(),
     };
     vec![
-        Cell::new(c.id),
-        Cell::new(c.client),
-        Cell::new(c.server),
-        Cell::new(proto),
-        Cell::new(c.state),
-        Cell::new(time_of_day(c.start)),
-        Cell::new(seconds(c.start, c.end)),
-        Cell::new(format!("{}/{}", c.packets.client, c.packets.server)),
-        Cell::new(format!(
+        cell(c.id),
+        cell(c.client),
+        cell(c.server),
+        cell(proto),
+        cell(c.state),
+        cell(time_of_day(c.start)),
+        cell(seconds(c.start, c.end)),
+        cell(format!("{}/{}", c.packets.client, c.packets.server)),
+        cell(format!(
             "{}/{}",
             human(c.bytes.client),
             human(c.bytes.server)
         )),
-        Cell::new(human(c.missed_bytes.client + c.missed_bytes.server)),
-        Cell::new(human(
+        cell(human(c.missed_bytes.client + c.missed_bytes.server)),
+        cell(human(
             c.retransmitted_bytes.client + c.retransmitted_bytes.server,
         )),
-        Cell::new(sessions),
+        cell(sessions),
     ]
 }
 
-fn host_row(h: &HostReport) -> Vec<Cell> {
+fn host_row(h: &HostReport) -> Row {
     vec![
-        Cell::new(&h.address),
-        Cell::new(h.connections),
-        Cell::new(h.sessions),
-        Cell::new(h.served),
+        cell(&h.address),
+        cell(h.connections),
+        cell(h.sessions),
+        cell(h.served),
     ]
 }
 
@@ -326,6 +483,60 @@ fn human(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::safe;
+    use crate::analyze::{analyze_files, Options};
+    use crate::report::{RenderOptions, Views};
+
+    /// The recorded captures at 80 and 120 columns: every line fits, and
+    /// no address, session key or number is broken (each shows whole, or its
+    /// column is gone).
+    #[test]
+    fn tables_fit_the_terminal_without_breaking_words() {
+        for case in [
+            "testdata/http-sessions/two-browsers/capture.pcap",
+            "testdata/ftp/two-sessions/capture.pcap",
+            "testdata/netns-http/capture.pcap",
+        ] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(case);
+            let report = analyze_files(&[path], &Options::default(), &mut |_| {}).unwrap();
+            for width in [80u16, 120] {
+                let options = RenderOptions {
+                    views: Views {
+                        sessions: true,
+                        connections: true,
+                        hosts: true,
+                    },
+                    colour: false,
+                    width: Some(width),
+                };
+                let mut out = Vec::new();
+                super::render(&report, &options, &mut out).unwrap();
+                let text = String::from_utf8(out).unwrap();
+                let mut lines = text.lines();
+                lines.next(); // the summary line is a sentence, not a table row
+                for line in lines {
+                    assert!(
+                        line.chars().count() <= usize::from(width),
+                        "{case} at {width}: {line:?}"
+                    );
+                }
+                for c in &report.connections {
+                    for ep in [c.client.to_string(), c.server.to_string()] {
+                        assert!(text.contains(&ep), "{case} at {width}: {ep} cut");
+                    }
+                }
+                for s in &report.sessions {
+                    assert!(
+                        text.contains(&s.key.to_string()),
+                        "{case} at {width}: key cut"
+                    );
+                }
+                assert!(
+                    !text.contains("127.0\n"),
+                    "{case} at {width}: address split"
+                );
+            }
+        }
+    }
 
     #[test]
     fn control_characters_are_escaped() {
