@@ -122,9 +122,13 @@ struct ReportArgs {
     /// Write the report to FILE instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Table views to show (the summary line is always there).
+    /// Table views to show (the summary line is always there) [default:
+    /// sessions,findings,hosts].
     #[arg(long, value_enum, value_delimiter = ',', value_name = "VIEW")]
     view: Vec<ViewArg>,
+    /// Most rows per table; the rest are counted in one line.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    limit: Option<u64>,
     /// Also treat this cookie name as a session cookie (repeatable).
     #[arg(long = "cookie", value_name = "NAME")]
     cookies: Vec<String>,
@@ -193,6 +197,7 @@ enum FormatArg {
 enum ViewArg {
     Sessions,
     Connections,
+    Findings,
     Hosts,
     All,
 }
@@ -561,6 +566,7 @@ fn emit(report: &Report, args: &ReportArgs) -> anyhow::Result<Outcome> {
     };
     let mut render_options = RenderOptions {
         views: views(&args.view),
+        limit: args.limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
         ..RenderOptions::default()
     };
     match &args.output {
@@ -658,6 +664,7 @@ fn views(asked: &[ViewArg]) -> Views {
     Views {
         sessions: all || asked.contains(&ViewArg::Sessions),
         connections: all || asked.contains(&ViewArg::Connections),
+        findings: all || asked.contains(&ViewArg::Findings),
         hosts: all || asked.contains(&ViewArg::Hosts),
     }
 }

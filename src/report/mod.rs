@@ -39,15 +39,17 @@ pub enum Format {
 pub struct Views {
     pub sessions: bool,
     pub connections: bool,
+    pub findings: bool,
     pub hosts: bool,
 }
 
 impl Default for Views {
-    /// The summary line, the sessions, then the hosts.
+    /// The summary line, the sessions, the findings, then the hosts.
     fn default() -> Self {
         Views {
             sessions: true,
             connections: false,
+            findings: true,
             hosts: true,
         }
     }
@@ -60,6 +62,8 @@ pub struct RenderOptions {
     pub colour: bool,
     /// Terminal width to fit the table to, when writing to a terminal.
     pub width: Option<u16>,
+    /// Most rows per table (`--limit`); the rest are counted in one line.
+    pub limit: Option<usize>,
 }
 
 /// Writes `report` in `format`.

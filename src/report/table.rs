@@ -13,6 +13,7 @@ pub fn render(report: &Report, options: &RenderOptions, out: &mut dyn Write) -> 
     let style = Style {
         colour: options.colour,
         width: options.width,
+        limit: options.limit,
     };
     writeln!(out, "{}", super::summary(report))?;
     let views = options.views;
@@ -61,21 +62,8 @@ pub fn render(report: &Report, options: &RenderOptions, out: &mut dyn Write) -> 
             rows,
         )?;
     }
-    if !report.findings.is_empty() {
-        let rows = report.findings.iter().map(|f| {
-            let colour = match f.severity {
-                "error" => Color::Red,
-                "warning" => Color::Yellow,
-                _ => Color::Reset,
-            };
-            vec![
-                (f.severity.to_owned(), Some(colour)),
-                cell(f.rule),
-                cell(f.session.map_or(String::new(), |s| s.to_string())),
-                cell(f.connection.map_or(String::new(), |c| c.to_string())),
-                cell(safe(&f.message)),
-            ]
-        });
+    if views.findings && !report.findings.is_empty() {
+        let rows = finding_rows(report).into_iter();
         section(
             out,
             style,
@@ -83,7 +71,8 @@ pub fn render(report: &Report, options: &RenderOptions, out: &mut dyn Write) -> 
             &[
                 Column::keep("severity"),
                 Column::keep("rule"),
-                Column::drop("session", 2).right(),
+                Column::keep("count").right(),
+                Column::text("sessions", 12, 7).or_drop(2),
                 Column::drop("connection", 3).right(),
                 Column::text("message", 40, 16),
             ],
@@ -112,6 +101,7 @@ pub fn render(report: &Report, options: &RenderOptions, out: &mut dyn Write) -> 
 struct Style {
     colour: bool,
     width: Option<u16>,
+    limit: Option<usize>,
 }
 
 fn section(
@@ -121,7 +111,9 @@ fn section(
     columns: &[Column],
     rows: impl Iterator<Item = Row>,
 ) -> io::Result<()> {
-    let rows: Vec<Row> = rows.collect();
+    let mut rows: Vec<Row> = rows.collect();
+    let more = style.limit.map_or(0, |n| rows.len().saturating_sub(n));
+    rows.truncate(rows.len() - more);
     let shown = layout(columns, &rows, style.width);
     let mut table = Table::new();
     table.load_preset(PRESET);
@@ -171,7 +163,86 @@ fn section(
     } else {
         writeln!(out, "{title}")?;
     }
-    writeln!(out, "{table}")
+    writeln!(out, "{table}")?;
+    if more > 0 {
+        let rows = if more == 1 { "row" } else { "rows" };
+        writeln!(
+            out,
+            " … {more} more {rows} (--limit); every row is in the other formats"
+        )?;
+    }
+    Ok(())
+}
+
+/// Session ids named in an aggregated finding row before "…".
+const FINDING_SESSIONS_NAMED: usize = 3;
+
+/// The findings, one row per rule and server: a big capture raises the same
+/// finding for thousands of sessions of one site, and one row with their
+/// count says it. Rows keep the report's order (by first finding).
+fn finding_rows(report: &Report) -> Vec<Row> {
+    let server_of = |f: &super::Finding| -> String {
+        f.session
+            .and_then(|id| report.sessions.iter().find(|s| s.id == id))
+            .map(|s| s.server.to_string())
+            .or_else(|| {
+                f.connection
+                    .and_then(|id| report.connections.iter().find(|c| c.id == id))
+                    .map(|c| c.server.to_string())
+            })
+            .unwrap_or_default()
+    };
+    let mut groups: Vec<((&str, &str, String), Vec<&super::Finding>)> = Vec::new();
+    let mut index: std::collections::HashMap<(&str, &str, String), usize> =
+        std::collections::HashMap::new();
+    for f in &report.findings {
+        let key = (f.rule, f.severity, server_of(f));
+        match index.get(&key) {
+            Some(&i) => groups[i].1.push(f),
+            None => {
+                index.insert(key.clone(), groups.len());
+                groups.push((key, vec![f]));
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .map(|((rule, severity, _), fs)| {
+            let colour = match severity {
+                "error" => Color::Red,
+                "warning" => Color::Yellow,
+                _ => Color::Reset,
+            };
+            let mut sessions: Vec<String> = fs
+                .iter()
+                .filter_map(|f| f.session)
+                .take(FINDING_SESSIONS_NAMED + 1)
+                .map(|s| s.to_string())
+                .collect();
+            if sessions.len() > FINDING_SESSIONS_NAMED {
+                sessions.truncate(FINDING_SESSIONS_NAMED);
+                sessions.push("…".into());
+            }
+            let first = fs[0];
+            let message = if fs.len() > 1 {
+                format!("{} (and {} alike)", safe(&first.message), fs.len() - 1)
+            } else {
+                safe(&first.message)
+            };
+            vec![
+                (severity.to_owned(), Some(colour)),
+                cell(rule),
+                cell(fs.len()),
+                cell(sessions.join(", ")),
+                cell(if fs.len() == 1 {
+                    first.connection.map_or(String::new(), |c| c.to_string())
+                } else {
+                    String::new()
+                }),
+                cell(message),
+            ]
+        })
+        .collect()
 }
 
 /// One cell: its text and, for severities, a colour.
@@ -503,10 +574,12 @@ mod tests {
                     views: Views {
                         sessions: true,
                         connections: true,
+                        findings: true,
                         hosts: true,
                     },
                     colour: false,
                     width: Some(width),
+                    limit: None,
                 };
                 let mut out = Vec::new();
                 super::render(&report, &options, &mut out).unwrap();

@@ -323,6 +323,33 @@ fn completions_and_man_page() {
 }
 
 #[test]
+fn findings_aggregate_per_rule_and_server_and_limit_cuts_rows() {
+    let path = capture("testdata/ftp/two-sessions/capture.pcap");
+    let json: Value =
+        serde_json::from_str(&output(&["analyze", "--format", "json", &path])).unwrap();
+    // Two cleartext-credentials findings, one per session, on one server.
+    assert_eq!(json["findings"].as_array().unwrap().len(), 2);
+    let table = output(&["analyze", "--view", "findings", &path]);
+    assert!(table.contains("\nFindings\n") && !table.contains("\nSessions\n"));
+    let rows: Vec<&str> = table
+        .lines()
+        .filter(|l| l.contains("cleartext-credentials"))
+        .collect();
+    assert_eq!(rows.len(), 1, "{table}");
+    assert!(
+        rows[0].contains("  2   1, 2  ") && rows[0].contains("(and 1 alike)"),
+        "{table}"
+    );
+    // --limit: the first N rows of each table, and a count of the rest.
+    let limited = output(&["analyze", "--limit", "3", &path]);
+    assert!(limited.contains(" … 7 more rows (--limit)"), "{limited}");
+    assert!(
+        limited.contains("conn 3") && !limited.contains("conn 9"),
+        "{limited}"
+    );
+}
+
+#[test]
 fn views_pick_the_tables() {
     let path = capture("testdata/http-sessions/two-browsers/capture.pcap");
     let default = output(&["analyze", &path]);
