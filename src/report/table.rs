@@ -192,9 +192,10 @@ fn finding_rows(report: &Report) -> Vec<Row> {
             })
             .unwrap_or_default()
     };
-    let mut groups: Vec<((&str, &str, String), Vec<&super::Finding>)> = Vec::new();
-    let mut index: std::collections::HashMap<(&str, &str, String), usize> =
-        std::collections::HashMap::new();
+    // (rule, severity, server)
+    type Group<'a> = (&'a str, &'a str, String);
+    let mut groups: Vec<(Group<'_>, Vec<&super::Finding>)> = Vec::new();
+    let mut index: std::collections::HashMap<Group<'_>, usize> = std::collections::HashMap::new();
     for f in &report.findings {
         let key = (f.rule, f.severity, server_of(f));
         match index.get(&key) {
