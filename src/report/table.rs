@@ -30,11 +30,12 @@ pub fn render(report: &Report, options: &RenderOptions, out: &mut dyn Write) -> 
                 Column::text("key", 24, 16),
                 Column::drop("clients", 3),
                 Column::keep("conns").right(),
+                Column::text("connections", 20, 8).or_drop(1),
                 Column::drop("reqs", 4).right(),
                 Column::text("user", 12, 6).or_drop(6),
                 Column::drop("start", 2),
                 Column::drop("duration", 5).right(),
-                Column::text("notes", 24, 8).or_drop(1),
+                Column::text("notes", 24, 8).or_drop(2),
             ],
             rows,
         )?;
@@ -305,14 +306,44 @@ fn width_of(text: &str) -> usize {
     text.chars().count()
 }
 
-/// `text` in at most `width` characters, cut with an ellipsis.
+/// `text` in at most `width` characters, cut with an ellipsis, at a space
+/// when one is near (a word or a number is not cut in the middle).
 fn ellipsize(text: &str, width: usize) -> String {
     if width_of(text) <= width {
         return text.to_owned();
     }
-    let mut out: String = text.chars().take(width.saturating_sub(1)).collect();
+    let keep = width.saturating_sub(1);
+    let mut out: String = text.chars().take(keep).collect();
+    let next = text.chars().nth(keep);
+    if next.is_some_and(|c| c != ' ') {
+        if let Some(space) = out.rfind(' ').filter(|at| *at >= keep / 2) {
+            out.truncate(space);
+        }
+    }
     out.push('…');
     out
+}
+
+/// Connection ids as ranges: `1-3, 5, 8-9`.
+fn id_ranges(ids: &[u64]) -> String {
+    let mut sorted = ids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let mut j = i;
+        while sorted.get(j + 1).is_some_and(|n| *n == sorted[j] + 1) {
+            j += 1;
+        }
+        parts.push(if j > i {
+            format!("{}-{}", sorted[i], sorted[j])
+        } else {
+            sorted[i].to_string()
+        });
+        i = j + 1;
+    }
+    parts.join(", ")
 }
 
 /// The columns to show, with their widths, so that the table fits `width`
@@ -431,6 +462,7 @@ fn session_rows(s: &SessionReport) -> Vec<Row> {
             cell(""),
             cell(""),
             cell(""),
+            cell(""),
             cell(notes.join(", ")),
         ]);
     }
@@ -479,6 +511,7 @@ fn session_row(s: &SessionReport) -> Row {
         cell(safe(&s.key.to_string())),
         cell(s.clients.join(" ")),
         cell(s.connections.len()),
+        cell(id_ranges(&s.connections)),
         cell(s.requests),
         cell(safe(
             &s.user.as_ref().map(|u| u.display()).unwrap_or_default(),
@@ -610,6 +643,15 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn ids_as_ranges_and_cuts_at_spaces() {
+        assert_eq!(super::id_ranges(&[5, 1, 2, 3, 9, 8]), "1-3, 5, 8-9");
+        assert_eq!(super::id_ranges(&[]), "");
+        assert_eq!(super::ellipsize("1-3, 5, 8-9, 12", 10), "1-3, 5,…");
+        assert_eq!(super::ellipsize("short", 10), "short");
+        assert_eq!(super::ellipsize("abcdefghijkl", 6), "abcde…");
     }
 
     #[test]
