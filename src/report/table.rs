@@ -15,7 +15,10 @@ pub fn render(report: &Report, options: &RenderOptions, out: &mut dyn Write) -> 
         width: options.width,
         limit: options.limit,
     };
-    writeln!(out, "{}", super::summary(report))?;
+    match span(report) {
+        Some(span) => writeln!(out, "{}; {span}", super::summary(report))?,
+        None => writeln!(out, "{}", super::summary(report))?,
+    }
     let views = options.views;
     if views.sessions && !report.sessions.is_empty() {
         let rows = report.sessions.iter().flat_map(session_rows);
@@ -413,6 +416,21 @@ fn layout(columns: &[Column], rows: &[Row], width: Option<u16>) -> Vec<(usize, u
         .filter(|i| shown[*i])
         .map(|i| (i, w[i]))
         .collect()
+}
+
+/// When the capture's connections ran, with the date (once: the rows give
+/// the time of day) and the zone: `2026-11-28 10:09:24 to 10:09:26 UTC`.
+fn span(report: &Report) -> Option<String> {
+    let start = report.connections.iter().map(|c| c.start).min()?;
+    let end = report.connections.iter().map(|c| c.end).max()?;
+    let (a, b) = (rfc3339(start), rfc3339(end));
+    let (day_a, time_a) = (a.get(..10)?, a.get(11..19)?);
+    let (day_b, time_b) = (b.get(..10)?, b.get(11..19)?);
+    Some(if day_a == day_b {
+        format!("{day_a} {time_a} to {time_b} UTC")
+    } else {
+        format!("{day_a} {time_a} to {day_b} {time_b} UTC")
+    })
 }
 
 /// Time of day with milliseconds: the date is the same for nearly every row.
