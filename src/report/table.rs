@@ -551,13 +551,27 @@ fn connection_row(c: &ConnectionReport) -> Row {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let proto = match c.protocol {
+    let mut proto = match c.protocol {
         Some(p) => serde_json::to_value(p)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default(),
         None => "-".to_owned(),
     };
+    // TLS: the version and how the handshake went (full, resumed by
+    // session id or ticket, psk), and the server name with the sessions.
+    let mut sessions = sessions;
+    if let Some(t) = &c.tls {
+        proto = match &t.version {
+            Some(v) => format!("{} {}", v.to_ascii_lowercase(), t.handshake),
+            None => format!("tls {}", t.handshake),
+        };
+        if let Some(sni) = &t.sni {
+            sessions = format!("{sessions}, sni {}", safe(&sni.display()))
+                .trim_start_matches(", ")
+                .to_owned();
+        }
+    }
     vec![
         cell(c.id),
         cell(c.client),

@@ -403,3 +403,19 @@ fn a_closed_pipe_exits_quietly() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn tls_rows_show_version_handshake_and_server_name() {
+    let path = capture("testdata/tls-resumption/capture.pcap");
+    let table = output(&["analyze", "--view", "connections", &path]);
+    for needle in [
+        "tls 1.2 full",
+        "tls 1.2 session-id",
+        "tls 1.2 ticket",
+        "tls 1.3 psk",
+        "1 (1), sni sid.test",
+        "- encrypted, sni tls13.test",
+    ] {
+        assert!(table.contains(needle), "{needle:?} not in\n{table}");
+    }
+}
