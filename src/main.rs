@@ -126,6 +126,10 @@ struct ReportArgs {
     /// sessions,findings,hosts].
     #[arg(long, value_enum, value_delimiter = ',', value_name = "VIEW")]
     view: Vec<ViewArg>,
+    /// Table times in the local time zone (TZ or the system's), as tcpdump
+    /// prints them, instead of UTC. JSON and the other formats stay UTC.
+    #[arg(long)]
+    local: bool,
     /// Most rows per table; the rest are counted in one line.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     limit: Option<u64>,
@@ -567,6 +571,7 @@ fn emit(report: &Report, args: &ReportArgs) -> anyhow::Result<Outcome> {
     let mut render_options = RenderOptions {
         views: views(&args.view),
         limit: args.limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        local: args.local,
         ..RenderOptions::default()
     };
     match &args.output {

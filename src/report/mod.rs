@@ -18,7 +18,7 @@ pub use model::{
     NoSession, PerSide, Report, SessionReport, Stats, Text, TlsReport, Transfer, SCHEMA,
 };
 pub use redact::{KeyBuilder, Redactor};
-pub use time::rfc3339;
+pub use time::{rfc3339, wall_clock};
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -64,6 +64,8 @@ pub struct RenderOptions {
     pub width: Option<u16>,
     /// Most rows per table (`--limit`); the rest are counted in one line.
     pub limit: Option<usize>,
+    /// Table times in the local zone instead of UTC (`--local`).
+    pub local: bool,
 }
 
 /// Writes `report` in `format`.

@@ -1,7 +1,7 @@
 //! `--format table` (the default): a summary line, the sessions, the
 //! connections (with the sessions each carried), then the per-host view.
 
-use super::{rfc3339, ConnectionReport, HostReport, RenderOptions, Report, SessionReport};
+use super::{wall_clock, ConnectionReport, HostReport, RenderOptions, Report, SessionReport};
 use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Table};
 use std::fmt::Display;
 use std::io::{self, Write};
@@ -15,13 +15,16 @@ pub fn render(report: &Report, options: &RenderOptions, out: &mut dyn Write) -> 
         width: options.width,
         limit: options.limit,
     };
-    match span(report) {
+    match span(report, options.local) {
         Some(span) => writeln!(out, "{}; {span}", super::summary(report))?,
         None => writeln!(out, "{}", super::summary(report))?,
     }
     let views = options.views;
     if views.sessions && !report.sessions.is_empty() {
-        let rows = report.sessions.iter().flat_map(session_rows);
+        let rows = report
+            .sessions
+            .iter()
+            .flat_map(|s| session_rows(s, options.local));
         section(
             out,
             style,
@@ -44,7 +47,10 @@ pub fn render(report: &Report, options: &RenderOptions, out: &mut dyn Write) -> 
         )?;
     }
     if views.connections && !report.connections.is_empty() {
-        let rows = report.connections.iter().map(connection_row);
+        let rows = report
+            .connections
+            .iter()
+            .map(|c| connection_row(c, options.local));
         section(
             out,
             style,
@@ -420,23 +426,23 @@ fn layout(columns: &[Column], rows: &[Row], width: Option<u16>) -> Vec<(usize, u
 
 /// When the capture's connections ran, with the date (once: the rows give
 /// the time of day) and the zone: `2026-11-28 10:09:24 to 10:09:26 UTC`.
-fn span(report: &Report) -> Option<String> {
+fn span(report: &Report, local: bool) -> Option<String> {
     let start = report.connections.iter().map(|c| c.start).min()?;
     let end = report.connections.iter().map(|c| c.end).max()?;
-    let (a, b) = (rfc3339(start), rfc3339(end));
-    let (day_a, time_a) = (a.get(..10)?, a.get(11..19)?);
-    let (day_b, time_b) = (b.get(..10)?, b.get(11..19)?);
+    let (day_a, time_a, zone) = wall_clock(start, local);
+    let (day_b, time_b, _) = wall_clock(end, local);
+    let (time_a, time_b) = (time_a.get(..8)?, time_b.get(..8)?);
     Some(if day_a == day_b {
-        format!("{day_a} {time_a} to {time_b} UTC")
+        format!("{day_a} {time_a} to {time_b} {zone}")
     } else {
-        format!("{day_a} {time_a} to {day_b} {time_b} UTC")
+        format!("{day_a} {time_a} to {day_b} {time_b} {zone}")
     })
 }
 
-/// Time of day with milliseconds: the date is the same for nearly every row.
-fn time_of_day(ns: u64) -> String {
-    let t = rfc3339(ns);
-    t.get(11..23).map(str::to_owned).unwrap_or(t)
+/// Time of day with milliseconds: the date is the same for nearly every row
+/// (the summary line says it, and the zone).
+fn time_of_day(ns: u64, local: bool) -> String {
+    wall_clock(ns, local).1
 }
 
 fn seconds(start: u64, end: u64) -> String {
@@ -458,8 +464,8 @@ fn safe(text: &str) -> String {
 }
 
 /// A session's row, then (FTP) one indented row per data connection.
-fn session_rows(s: &SessionReport) -> Vec<Row> {
-    let mut rows = vec![session_row(s)];
+fn session_rows(s: &SessionReport, local: bool) -> Vec<Row> {
+    let mut rows = vec![session_row(s, local)];
     for t in s.transfers.iter().flatten() {
         let what = match (&t.command, &t.argument) {
             (Some(c), Some(a)) if !a.0.is_empty() => format!("{c} {}", a.display()),
@@ -487,7 +493,7 @@ fn session_rows(s: &SessionReport) -> Vec<Row> {
     rows
 }
 
-fn session_row(s: &SessionReport) -> Row {
+fn session_row(s: &SessionReport, local: bool) -> Row {
     let mut notes = Vec::new();
     if let Some(mechanism) = &s.opaque {
         notes.push(format!(
@@ -534,13 +540,13 @@ fn session_row(s: &SessionReport) -> Row {
         cell(safe(
             &s.user.as_ref().map(|u| u.display()).unwrap_or_default(),
         )),
-        cell(time_of_day(s.start)),
+        cell(time_of_day(s.start, local)),
         cell(seconds(s.start, s.end)),
         cell(notes.join(", ")),
     ]
 }
 
-fn connection_row(c: &ConnectionReport) -> Row {
+fn connection_row(c: &ConnectionReport, local: bool) -> Row {
     let sessions = if c.sessions.is_empty() {
         c.no_session
             .map_or(String::new(), |r| format!("- {}", r.describe()))
@@ -578,7 +584,7 @@ fn connection_row(c: &ConnectionReport) -> Row {
         cell(c.server),
         cell(proto),
         cell(c.state),
-        cell(time_of_day(c.start)),
+        cell(time_of_day(c.start, local)),
         cell(seconds(c.start, c.end)),
         cell(format!("{}/{}", c.packets.client, c.packets.server)),
         cell(format!(
@@ -646,6 +652,7 @@ mod tests {
                     colour: false,
                     width: Some(width),
                     limit: None,
+                    local: false,
                 };
                 let mut out = Vec::new();
                 super::render(&report, &options, &mut out).unwrap();

@@ -47,3 +47,33 @@ mod tests {
         assert_eq!(rfc3339(u64::MAX), "2554-07-21T23:34:33.709551615Z");
     }
 }
+
+/// A moment as the table shows it: the date, the time of day with
+/// milliseconds, and the zone: `UTC`, or with `local` the local zone's
+/// offset at that moment (`+09:00`), as `TZ` or the system sets it.
+pub fn wall_clock(ns: u64, local: bool) -> (String, String, String) {
+    let secs = (ns / 1_000_000_000) as i64;
+    let nanos = (ns % 1_000_000_000) as u32;
+    let Some(utc) = chrono::DateTime::from_timestamp(secs, nanos) else {
+        let t = rfc3339(ns);
+        return (
+            t.get(..10).unwrap_or("").into(),
+            t.get(11..23).unwrap_or("").into(),
+            "UTC".into(),
+        );
+    };
+    if local {
+        let t = utc.with_timezone(&chrono::Local);
+        (
+            t.format("%Y-%m-%d").to_string(),
+            t.format("%H:%M:%S%.3f").to_string(),
+            t.format("%:z").to_string(),
+        )
+    } else {
+        (
+            utc.format("%Y-%m-%d").to_string(),
+            utc.format("%H:%M:%S%.3f").to_string(),
+            "UTC".to_owned(),
+        )
+    }
+}

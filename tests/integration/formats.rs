@@ -419,3 +419,30 @@ fn tls_rows_show_version_handshake_and_server_name() {
         assert!(table.contains(needle), "{needle:?} not in\n{table}");
     }
 }
+
+#[test]
+fn table_times_are_utc_with_the_date_once_or_local_with_local() {
+    let path = capture("testdata/http-sessions/two-browsers/capture.pcap");
+    let utc = output(&["analyze", "--view", "all", &path]);
+    let first = utc.lines().next().unwrap();
+    assert!(
+        first.ends_with("; 2026-11-28 10:09:24 to 10:09:26 UTC"),
+        "{first}"
+    );
+    assert!(utc.contains(" 10:09:24.614 "));
+    let out = Command::new(env!("CARGO_BIN_EXE_sessmap"))
+        .args(["analyze", "--local", "--view", "all", &path])
+        .env("TZ", "JST-9") // POSIX form: no time zone database needed
+        .output()
+        .unwrap();
+    let local = String::from_utf8(out.stdout).unwrap();
+    let first = local.lines().next().unwrap();
+    assert!(
+        first.ends_with("; 2026-11-28 19:09:24 to 19:09:26 +09:00"),
+        "{first}"
+    );
+    assert!(local.contains(" 19:09:24.614 ") && !local.contains(" 10:09:24.614 "));
+    // JSON stays UTC.
+    let json = output(&["analyze", "--format", "json", "--local", &path]);
+    assert!(json.contains("\"start\": \"2026-11-28T10:09:24.614"));
+}
