@@ -29,25 +29,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn known_instants() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(
-            rfc3339(951_782_400_000_000_001),
-            "2000-02-29T00:00:00.000000001Z"
-        );
-        assert_eq!(
-            rfc3339(1_795_851_376_123_456_789),
-            "2026-11-28T07:36:16.123456789Z"
-        );
-        assert_eq!(rfc3339(u64::MAX), "2554-07-21T23:34:33.709551615Z");
-    }
-}
-
 /// A moment as the table shows it: the date, the time of day with
 /// milliseconds, and the zone: `UTC`, or with `local` the local zone's
 /// offset at that moment (`+09:00`), as `TZ` or the system sets it.
@@ -75,5 +56,24 @@ pub fn wall_clock(ns: u64, local: bool) -> (String, String, String) {
             utc.format("%H:%M:%S%.3f").to_string(),
             "UTC".to_owned(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_instants() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(
+            rfc3339(951_782_400_000_000_001),
+            "2000-02-29T00:00:00.000000001Z"
+        );
+        assert_eq!(
+            rfc3339(1_795_851_376_123_456_789),
+            "2026-11-28T07:36:16.123456789Z"
+        );
+        assert_eq!(rfc3339(u64::MAX), "2554-07-21T23:34:33.709551615Z");
     }
 }
