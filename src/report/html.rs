@@ -4,6 +4,11 @@
 //! their control connection, and the details in each lane's hover title.
 
 use super::{escape_markup, rfc3339, ConnectionReport, Report, SessionReport, Transfer};
+
+/// `10:09:24.614`: the date is in the summary and on hover.
+fn short_time(ns: u64) -> String {
+    super::wall_clock(ns, false).1
+}
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 
@@ -47,12 +52,12 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     )?;
 
     writeln!(out, "<h2>Sessions</h2>")?;
-    writeln!(out, "<table id=\"sessions\"><tr><th>id</th><th>kind</th><th>server</th><th>key</th><th>clients</th><th>connections</th><th>requests</th><th>user</th><th>start</th></tr>")?;
+    writeln!(out, "<table id=\"sessions\"><tr><th>id</th><th>kind</th><th>server</th><th>key</th><th>clients</th><th>connections</th><th>requests</th><th>user</th><th>start</th><th>duration</th><th>notes</th></tr>")?;
     for s in &report.sessions {
         let conns: Vec<String> = s.connections.iter().map(u64::to_string).collect();
         writeln!(
             out,
-            "<tr class=\"session\" data-session=\"{}\"><td style=\"border-left:6px solid {}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr class=\"session\" data-session=\"{}\"><td style=\"border-left:6px solid {}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td title=\"{}\">{}</td><td>{:.3} s</td><td>{}</td></tr>",
             s.id,
             colour(Some(s.id)),
             s.id,
@@ -63,7 +68,10 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             conns.join(" "),
             s.requests,
             escape_markup(&s.user.as_ref().map(|u| u.display()).unwrap_or_default()),
-            rfc3339(s.start)
+            rfc3339(s.start),
+            short_time(s.start),
+            s.end.saturating_sub(s.start) as f64 / 1e9,
+            escape_markup(&super::session_notes(s).join(", "))
         )?;
     }
     writeln!(out, "</table>")?;
@@ -311,11 +319,19 @@ fn write_lane(
         .map(|s| format!("{} ({} requests)", s.id, s.requests))
         .collect();
     let mut title = format!(
-        "connection {}: {} -> {}\nprotocol {}, state {}\nstart {}, {:.3} s\nbytes {} / {}\nsessions: {}",
+        "connection {}: {} -> {}\nprotocol {}{}, state {}\nstart {}, {:.3} s\nbytes {} / {}\nsessions: {}",
         c.id,
         c.client,
         c.server,
         protocol.as_deref().unwrap_or("-"),
+        c.tls.as_ref().map_or(String::new(), |t| format!(
+            " ({}{}{})",
+            t.version.as_deref().unwrap_or("version unknown"),
+            format_args!(", {}", t.handshake),
+            t.sni
+                .as_ref()
+                .map_or(String::new(), |sni| format!(", SNI {}", sni.display()))
+        )),
         c.state,
         rfc3339(c.start),
         c.duration,

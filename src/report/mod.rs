@@ -126,6 +126,47 @@ pub fn summary(report: &Report) -> String {
     line
 }
 
+/// The notes on a session, for the table and the HTML report: what a
+/// reader should know that no column says. Plain text: each renderer
+/// escapes it.
+pub fn session_notes(s: &SessionReport) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some(mechanism) = &s.opaque {
+        notes.push(format!(
+            "control encrypted ({}): data connections cannot be linked",
+            mechanism
+        ));
+    }
+    if s.login == Some("failure") {
+        notes.push("login failed".to_owned());
+    }
+    match s.original {
+        Some(Some(c)) => notes.push(format!("full handshake on connection {c}")),
+        Some(None) => notes.push("full handshake before the capture".to_owned()),
+        None => {}
+    }
+    if let Some(u) = s.unmatched.as_ref().filter(|u| !u.is_empty()) {
+        notes.push(count(
+            u.len() as u64,
+            "announced data connection never seen",
+            "announced data connections never seen",
+        ));
+    }
+    if !s.aliases.is_empty() {
+        notes.push(count(s.aliases.len() as u64, "alias", "aliases"));
+    }
+    if s.multiple_clients {
+        notes.push("several clients".to_owned());
+    }
+    if s.ended {
+        notes.push("ended".to_owned());
+    }
+    if s.gaps > 0 {
+        notes.push(count(s.gaps, "capture gap", "capture gaps"));
+    }
+    notes
+}
+
 /// "1 host", "2 hosts".
 pub fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })

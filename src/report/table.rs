@@ -494,40 +494,7 @@ fn session_rows(s: &SessionReport, local: bool) -> Vec<Row> {
 }
 
 fn session_row(s: &SessionReport, local: bool) -> Row {
-    let mut notes = Vec::new();
-    if let Some(mechanism) = &s.opaque {
-        notes.push(format!(
-            "control encrypted ({}): data connections cannot be linked",
-            safe(mechanism)
-        ));
-    }
-    if s.login == Some("failure") {
-        notes.push("login failed".to_owned());
-    }
-    match s.original {
-        Some(Some(c)) => notes.push(format!("full handshake on connection {c}")),
-        Some(None) => notes.push("full handshake before the capture".to_owned()),
-        None => {}
-    }
-    if let Some(u) = s.unmatched.as_ref().filter(|u| !u.is_empty()) {
-        notes.push(super::count(
-            u.len() as u64,
-            "announced data connection never seen",
-            "announced data connections never seen",
-        ));
-    }
-    if !s.aliases.is_empty() {
-        notes.push(super::count(s.aliases.len() as u64, "alias", "aliases"));
-    }
-    if s.multiple_clients {
-        notes.push("several clients".to_owned());
-    }
-    if s.ended {
-        notes.push("ended".to_owned());
-    }
-    if s.gaps > 0 {
-        notes.push(super::count(s.gaps, "capture gap", "capture gaps"));
-    }
+    let notes = super::session_notes(s);
     vec![
         cell(s.id),
         cell(s.kind),
@@ -542,7 +509,7 @@ fn session_row(s: &SessionReport, local: bool) -> Row {
         )),
         cell(time_of_day(s.start, local)),
         cell(seconds(s.start, s.end)),
-        cell(notes.join(", ")),
+        cell(safe(&notes.join(", "))),
     ]
 }
 

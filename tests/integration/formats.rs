@@ -446,3 +446,17 @@ fn table_times_are_utc_with_the_date_once_or_local_with_local() {
     let json = output(&["analyze", "--format", "json", "--local", &path]);
     assert!(json.contains("\"start\": \"2026-11-28T10:09:24.614"));
 }
+
+#[test]
+fn html_sessions_have_duration_and_notes_and_tls_lanes_their_handshake() {
+    let path = capture("testdata/tls-resumption/capture.pcap");
+    let html = output(&["analyze", "--format", "html", &path]);
+    for needle in [
+        "<th>start</th><th>duration</th><th>notes</th>",
+        ">11:15:08.508</td><td>0.489 s</td><td>full handshake on connection 1</td>",
+        "protocol tls (TLS 1.2, session-id, SNI sid.test)",
+        "protocol tls (TLS 1.3, psk, SNI tls13.test)",
+    ] {
+        assert!(html.contains(needle), "{needle:?} not in the HTML report");
+    }
+}
