@@ -177,3 +177,13 @@ pub fn ftp_sessions(r: &Value) -> Vec<&Value> {
         .filter(|s| s["kind"] == "ftp")
         .collect()
 }
+
+/// The rule of each finding, in report order.
+pub fn rules(r: &Value) -> Vec<&str> {
+    r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect()
+}

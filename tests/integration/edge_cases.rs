@@ -590,12 +590,7 @@ fn ftp_data_after_a_150_that_matches_no_announcement_is_flagged() {
         .find(|c| c["server"] == "10.2.0.2:50123")
         .unwrap();
     assert_eq!(data_conn["no_session"], "ftp_unlinked");
-    let rules: Vec<&str> = r["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["rule"].as_str().unwrap())
-        .collect();
+    let rules = rules(&r);
     assert_eq!(
         rules,
         ["cleartext-credentials", "ftp-bounce", "ftp-unlinked-data"]

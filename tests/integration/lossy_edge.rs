@@ -154,12 +154,7 @@ fn a_data_connection_whose_227_was_lost_is_linked_as_inferred() {
         .find(|c| c["id"] == t["connection"])
         .unwrap();
     assert_eq!(data["protocol"], "ftp-data");
-    let rules: Vec<&str> = r["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["rule"].as_str().unwrap())
-        .collect();
+    let rules = rules(&r);
     assert!(rules.contains(&"capture-loss"), "{rules:?}");
     assert!(!rules.contains(&"ftp-unlinked-data"), "{rules:?}");
     // Without the loss, the same exchange links by its announcement.
