@@ -37,20 +37,37 @@ pub enum AnalyzeError {
 }
 
 /// `--filter` compiled by libpcap, once per link type.
-struct BpfFilter {
+pub(crate) struct BpfFilter {
     expr: String,
     programs: HashMap<LinkType, Option<pcap::BpfProgram>>,
     failures: Vec<String>,
 }
 
 impl BpfFilter {
+    /// Compiles `expr`, checking its syntax against Ethernet.
+    pub(crate) fn new(expr: &str) -> Result<BpfFilter, AnalyzeError> {
+        let mut programs = HashMap::new();
+        let program = BpfFilter::compile(expr, LinkType::ETHERNET).map_err(|message| {
+            AnalyzeError::Filter {
+                expr: expr.to_owned(),
+                message,
+            }
+        })?;
+        programs.insert(LinkType::ETHERNET, Some(program));
+        Ok(BpfFilter {
+            expr: expr.to_owned(),
+            programs,
+            failures: Vec::new(),
+        })
+    }
+
     fn compile(expr: &str, linktype: LinkType) -> Result<pcap::BpfProgram, String> {
         let dead =
             pcap::Capture::dead(pcap::Linktype(linktype.0 as i32)).map_err(|e| e.to_string())?;
         dead.compile(expr, true).map_err(|e| e.to_string())
     }
 
-    fn matches(&mut self, frame: &Frame<'_>) -> bool {
+    pub(crate) fn matches(&mut self, frame: &Frame<'_>) -> bool {
         let expr = &self.expr;
         let failures = &mut self.failures;
         let program = self.programs.entry(frame.linktype).or_insert_with(|| {
@@ -85,24 +102,7 @@ impl Analyzer {
     /// Checks the filter's syntax up front (against Ethernet) so a typo is a
     /// usage error, not an empty report.
     pub fn new(options: &Options) -> Result<Analyzer, AnalyzeError> {
-        let filter = match &options.filter {
-            Some(expr) => {
-                let mut programs = HashMap::new();
-                let program = BpfFilter::compile(expr, LinkType::ETHERNET).map_err(|message| {
-                    AnalyzeError::Filter {
-                        expr: expr.clone(),
-                        message,
-                    }
-                })?;
-                programs.insert(LinkType::ETHERNET, Some(program));
-                Some(BpfFilter {
-                    expr: expr.clone(),
-                    programs,
-                    failures: Vec::new(),
-                })
-            }
-            None => None,
-        };
+        let filter = options.filter.as_deref().map(BpfFilter::new).transpose()?;
         Ok(Analyzer {
             decoder: Decoder::new(options.fragments),
             flows: FlowTable::new(options.flows, Correlator::new(options.correlate.clone())),

@@ -14,6 +14,7 @@ pub mod analyze;
 pub mod capture;
 pub mod correlate;
 pub mod decode;
+pub mod extract;
 pub mod flow;
 pub mod proto;
 pub mod report;

@@ -32,6 +32,10 @@ enum Command {
     /// Capture live from an interface until Ctrl-C, SIGTERM, --duration or
     /// --count, then report.
     Live(LiveArgs),
+    /// Write the packets of sessions or connections to a capture file, to
+    /// open in Wireshark: every connection of each session (FTP data
+    /// connections too), in capture order.
+    Extract(ExtractArgs),
     /// List the capture interfaces and their addresses.
     Interfaces,
     /// Print shell completions.
@@ -73,6 +77,47 @@ struct AnalyzeArgs {
     filter: Option<String>,
     #[command(flatten)]
     report: ReportArgs,
+}
+
+#[derive(clap::Args)]
+#[command(
+    after_help = "The ids are those of `sessmap analyze` on the same files with the same \
+    options (--filter, --cookie, --url-param, --idle-timeout): give them all again."
+)]
+struct ExtractArgs {
+    /// Capture files, merged by timestamp; '-' is not allowed (they are
+    /// read twice).
+    #[arg(value_name = "FILE", required_unless_present = "read")]
+    files: Vec<PathBuf>,
+    /// A capture file, as tcpdump's -r (repeatable; the same as FILE).
+    #[arg(short = 'r', long = "read", value_name = "FILE")]
+    read: Vec<PathBuf>,
+    /// A session id of the report (repeatable).
+    #[arg(long = "session", value_name = "ID")]
+    sessions: Vec<u64>,
+    /// A connection id of the report (repeatable).
+    #[arg(long = "connection", value_name = "ID")]
+    connections: Vec<u64>,
+    /// The capture file to write (pcap, nanosecond timestamps).
+    #[arg(short = 'w', long = "write", value_name = "FILE", required = true)]
+    write: PathBuf,
+    /// Only frames matching this BPF expression, as for analyze.
+    #[arg(
+        short = 'f',
+        long = "filter",
+        visible_alias = "bpf",
+        value_name = "BPF"
+    )]
+    filter: Option<String>,
+    /// Also treat this cookie name as a session cookie (repeatable).
+    #[arg(long = "cookie", value_name = "NAME")]
+    cookies: Vec<String>,
+    /// Also treat this URL parameter as a session id (repeatable).
+    #[arg(long = "url-param", value_name = "NAME")]
+    url_params: Vec<String>,
+    /// As for analyze.
+    #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = parse_duration)]
+    idle_timeout: std::time::Duration,
 }
 
 #[derive(clap::Args)]
@@ -252,6 +297,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Analyze(args) => analyze(args),
         Command::Live(args) => live(args),
+        Command::Extract(args) => extract(args),
         Command::Interfaces => {
             let mut out = io::stdout().lock();
             for (name, addrs) in sessmap::capture::interfaces()? {
@@ -293,6 +339,14 @@ Capture for five minutes, keep the packets, then report.
 Capture until Ctrl\-C; the JSON report goes to a file.
 "#
         }
+        Some("extract") => r#".SH EXAMPLES
+.TP
+\fBsessmap analyze day.pcap\fR, then \fBsessmap extract \-\-session 3 \-w session3.pcap day.pcap\fR
+Every packet of session 3 (its FTP data connections too), to open in Wireshark.
+.TP
+\fBsessmap extract \-f 'tcp port 80' \-\-session 2 \-\-connection 17 \-w out.pcap a.pcap b.pcap\fR
+With the options the report was made with, so the ids are the same.
+"#,
         Some("interfaces") => {
             r#".SH EXAMPLES
 .TP
@@ -490,6 +544,40 @@ fn analyze(mut args: AnalyzeArgs) -> anyhow::Result<Outcome> {
         bar.finish_and_clear();
     }
     emit(&report, &args.report)
+}
+
+fn extract(mut args: ExtractArgs) -> anyhow::Result<Outcome> {
+    args.files.append(&mut args.read);
+    if args.files.iter().any(|f| f.as_os_str() == "-") {
+        anyhow::bail!("extract reads its inputs twice: standard input cannot be one of them");
+    }
+    let mut options = Options {
+        filter: args.filter,
+        ..Options::default()
+    };
+    options.flows.idle_timeout_ns = u64::try_from(args.idle_timeout.as_nanos()).unwrap_or(u64::MAX);
+    options.correlate.sessions.cookies = args.cookies;
+    options.correlate.sessions.url_params = args.url_params;
+    let selection = sessmap::extract::Selection {
+        sessions: args.sessions,
+        connections: args.connections,
+    };
+    let done = sessmap::extract::extract(&args.files, &options, &selection, &args.write)?;
+    eprintln!(
+        "sessmap: wrote {} of {} to {}",
+        if done.packets == 1 {
+            "1 packet".to_owned()
+        } else {
+            format!("{} packets", done.packets)
+        },
+        if done.connections.len() == 1 {
+            "1 connection".to_owned()
+        } else {
+            format!("{} connections", done.connections.len())
+        },
+        args.write.display()
+    );
+    Ok(Outcome::Ok)
 }
 
 fn live(args: LiveArgs) -> anyhow::Result<Outcome> {

@@ -311,6 +311,7 @@ fn completions_and_man_page() {
         [
             "sessmap-analyze.1",
             "sessmap-completions.1",
+            "sessmap-extract.1",
             "sessmap-interfaces.1",
             "sessmap-live.1",
             "sessmap-man.1",

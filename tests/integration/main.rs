@@ -6,6 +6,7 @@ mod common;
 mod corpus;
 mod edge_cases;
 mod errors;
+mod extract;
 mod formats;
 mod ftp_corpus;
 mod ftp_sessions;

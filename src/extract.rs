@@ -1,0 +1,196 @@
+//! `sessmap extract`: the packets of chosen sessions or connections, as a
+//! capture an analyst can hand to Wireshark.
+//!
+//! The ids are those of the report of the same files and options: the files
+//! are analyzed first, then read again, and every frame that belongs to one
+//! of the chosen connections (its TCP endpoints, either way, within the
+//! connection's first and last packet) is written, in capture order, with
+//! its timestamp (nanoseconds) and original length. A session's FTP data
+//! connections are among its connections, so they come along.
+//!
+//! Not yet: pcapng output for connections whose frames have several link
+//! types (refused, said so), key log lines embedded as a Decryption Secrets
+//! Block (once HTTPS sessions exist). Of an IP datagram split into
+//! fragments, only the frame that completed it is recognised.
+
+use crate::analyze::{analyze_files, AnalyzeError, BpfFilter, Options};
+use crate::capture::writer::PcapWriter;
+use crate::capture::{CaptureError, Inputs, LinkType};
+use crate::decode::{Decoder, Endpoint};
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// What to extract: report ids.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub sessions: Vec<u64>,
+    pub connections: Vec<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    #[error(transparent)]
+    Analyze(#[from] AnalyzeError),
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error("no session {id} in the report of these files; the sessions: {valid}")]
+    NoSession { id: u64, valid: String },
+    #[error("no connection {id} in the report of these files; the connections: {valid}")]
+    NoConnection { id: u64, valid: String },
+    #[error("nothing to extract: give --session or --connection")]
+    Empty,
+    #[error(
+        "the chosen connections have frames of several link types ({0}); \
+         writing them needs pcapng, which extract does not write yet"
+    )]
+    LinkTypes(String),
+    #[error("{path}: cannot write")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// What was written.
+#[derive(Debug, Clone)]
+pub struct Extracted {
+    pub connections: Vec<u64>,
+    pub packets: u64,
+}
+
+/// One chosen connection: its endpoints and when it ran.
+struct Target {
+    a: Endpoint,
+    b: Endpoint,
+    start: u64,
+    end: u64,
+}
+
+/// Ids as a short list for messages: `1-3, 5` (at most 20 runs).
+fn ranges(mut ids: Vec<u64>) -> String {
+    ids.sort_unstable();
+    ids.dedup();
+    let mut runs: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < ids.len() {
+        let mut j = i;
+        while ids.get(j + 1).is_some_and(|n| *n == ids[j] + 1) {
+            j += 1;
+        }
+        runs.push(if j > i {
+            format!("{}-{}", ids[i], ids[j])
+        } else {
+            ids[i].to_string()
+        });
+        i = j + 1;
+    }
+    if runs.is_empty() {
+        return "none".into();
+    }
+    if runs.len() > 20 {
+        runs.truncate(20);
+        runs.push("…".into());
+    }
+    runs.join(", ")
+}
+
+/// Writes the packets of `selection` from `paths` to `out`.
+pub fn extract(
+    paths: &[PathBuf],
+    options: &Options,
+    selection: &Selection,
+    out: &Path,
+) -> Result<Extracted, ExtractError> {
+    if selection.sessions.is_empty() && selection.connections.is_empty() {
+        return Err(ExtractError::Empty);
+    }
+    let report = analyze_files(paths, options, &mut |_| {})?;
+    let mut chosen: BTreeSet<u64> = BTreeSet::new();
+    for id in &selection.sessions {
+        let Some(s) = report.sessions.iter().find(|s| s.id == *id) else {
+            return Err(ExtractError::NoSession {
+                id: *id,
+                valid: ranges(report.sessions.iter().map(|s| s.id).collect()),
+            });
+        };
+        chosen.extend(&s.connections);
+    }
+    for id in &selection.connections {
+        if !report.connections.iter().any(|c| c.id == *id) {
+            return Err(ExtractError::NoConnection {
+                id: *id,
+                valid: ranges(report.connections.iter().map(|c| c.id).collect()),
+            });
+        }
+        chosen.insert(*id);
+    }
+    let targets: Vec<Target> = report
+        .connections
+        .iter()
+        .filter(|c| chosen.contains(&c.id))
+        .map(|c| Target {
+            a: c.client,
+            b: c.server,
+            start: c.start,
+            end: c.end,
+        })
+        .collect();
+
+    let write_error = |source| ExtractError::Write {
+        path: out.to_owned(),
+        source,
+    };
+    let mut filter = options.filter.as_deref().map(BpfFilter::new).transpose()?;
+    let mut inputs = Inputs::open(paths)?;
+    let mut decoder = Decoder::new(options.fragments);
+    let mut writer: Option<(LinkType, PcapWriter<BufWriter<File>>)> = None;
+    let mut packets = 0u64;
+    while let Some(frame) = inputs.next_frame() {
+        if filter.as_mut().is_some_and(|f| !f.matches(&frame)) {
+            continue;
+        }
+        let Some(seg) = decoder.decode(&frame) else {
+            continue;
+        };
+        let (src, dst, ts) = (seg.src, seg.dst, seg.ts_ns);
+        let wanted = targets.iter().any(|t| {
+            ((src == t.a && dst == t.b) || (src == t.b && dst == t.a))
+                && (t.start..=t.end).contains(&ts)
+        });
+        if !wanted {
+            continue;
+        }
+        match &mut writer {
+            Some((linktype, _)) if *linktype != frame.linktype => {
+                return Err(ExtractError::LinkTypes(format!(
+                    "{linktype} and {}",
+                    frame.linktype
+                )));
+            }
+            Some(_) => {}
+            None => {
+                let file = File::create(out).map_err(write_error)?;
+                let w = PcapWriter::new(BufWriter::new(file), frame.linktype, true)
+                    .map_err(write_error)?;
+                writer = Some((frame.linktype, w));
+            }
+        }
+        if let Some((_, w)) = writer.as_mut() {
+            w.write(frame.ts_ns, frame.data, frame.orig_len)
+                .map_err(write_error)?;
+            packets += 1;
+        }
+    }
+    match writer {
+        Some((_, w)) => w.into_inner().flush().map_err(write_error)?,
+        // Chosen connections always have packets; an empty pcap would still
+        // name no link type.
+        None => return Err(ExtractError::Empty),
+    }
+    Ok(Extracted {
+        connections: chosen.into_iter().collect(),
+        packets,
+    })
+}
