@@ -8,14 +8,15 @@
 //! its timestamp (nanoseconds) and original length. A session's FTP data
 //! connections are among its connections, so they come along.
 //!
-//! Not yet: pcapng output for connections whose frames have several link
-//! types (refused, said so), key log lines embedded as a Decryption Secrets
-//! Block (once HTTPS sessions exist). Of an IP datagram split into
-//! fragments, only the frame that completed it is recognised.
+//! The output is classic pcap when the inputs have one link type, else
+//! pcapng (an interface per link type). Not yet: key log lines embedded as
+//! a Decryption Secrets Block (once HTTPS sessions exist). Of an IP
+//! datagram split into fragments, only the frame that completed it is
+//! recognised.
 
 use crate::analyze::{analyze_files, AnalyzeError, BpfFilter, Options};
-use crate::capture::writer::PcapWriter;
-use crate::capture::{CaptureError, Inputs, LinkType};
+use crate::capture::writer::{PcapWriter, PcapngWriter};
+use crate::capture::{CaptureError, Inputs};
 use crate::decode::{Decoder, Endpoint};
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -41,11 +42,6 @@ pub enum ExtractError {
     NoConnection { id: u64, valid: String },
     #[error("nothing to extract: give --session or --connection")]
     Empty,
-    #[error(
-        "the chosen connections have frames of several link types ({0}); \
-         writing them needs pcapng, which extract does not write yet"
-    )]
-    LinkTypes(String),
     #[error("{path}: cannot write")]
     Write {
         path: PathBuf,
@@ -58,6 +54,12 @@ pub enum ExtractError {
 pub struct Extracted {
     pub connections: Vec<u64>,
     pub packets: u64,
+}
+
+/// The file being written.
+enum Output {
+    Pcap(PcapWriter<BufWriter<File>>),
+    Pcapng(PcapngWriter<BufWriter<File>>),
 }
 
 /// One chosen connection: its endpoints and when it ran.
@@ -145,7 +147,15 @@ pub fn extract(
     let mut filter = options.filter.as_deref().map(BpfFilter::new).transpose()?;
     let mut inputs = Inputs::open(paths)?;
     let mut decoder = Decoder::new(options.fragments);
-    let mut writer: Option<(LinkType, PcapWriter<BufWriter<File>>)> = None;
+    // One link type in all the inputs: classic pcap; else pcapng.
+    let pcapng = report
+        .inputs
+        .iter()
+        .flat_map(|i| i.linktypes.iter())
+        .collect::<BTreeSet<_>>()
+        .len()
+        > 1;
+    let mut writer: Option<Output> = None;
     let mut packets = 0u64;
     while let Some(frame) = inputs.next_frame() {
         if filter.as_mut().is_some_and(|f| !f.matches(&frame)) {
@@ -162,29 +172,27 @@ pub fn extract(
         if !wanted {
             continue;
         }
-        match &mut writer {
-            Some((linktype, _)) if *linktype != frame.linktype => {
-                return Err(ExtractError::LinkTypes(format!(
-                    "{linktype} and {}",
-                    frame.linktype
-                )));
-            }
-            Some(_) => {}
-            None => {
-                let file = File::create(out).map_err(write_error)?;
-                let w = PcapWriter::new(BufWriter::new(file), frame.linktype, true)
-                    .map_err(write_error)?;
-                writer = Some((frame.linktype, w));
-            }
+        if writer.is_none() {
+            let file = BufWriter::new(File::create(out).map_err(write_error)?);
+            writer = Some(if pcapng {
+                Output::Pcapng(PcapngWriter::new(file).map_err(write_error)?)
+            } else {
+                Output::Pcap(PcapWriter::new(file, frame.linktype, true).map_err(write_error)?)
+            });
         }
-        if let Some((_, w)) = writer.as_mut() {
-            w.write(frame.ts_ns, frame.data, frame.orig_len)
-                .map_err(write_error)?;
-            packets += 1;
+        match writer.as_mut() {
+            Some(Output::Pcap(w)) => w.write(frame.ts_ns, frame.data, frame.orig_len),
+            Some(Output::Pcapng(w)) => {
+                w.write(frame.linktype, frame.ts_ns, frame.data, frame.orig_len)
+            }
+            None => Ok(()),
         }
+        .map_err(write_error)?;
+        packets += 1;
     }
     match writer {
-        Some((_, w)) => w.into_inner().flush().map_err(write_error)?,
+        Some(Output::Pcap(w)) => w.into_inner().flush().map_err(write_error)?,
+        Some(Output::Pcapng(w)) => w.into_inner().flush().map_err(write_error)?,
         // Chosen connections always have packets; an empty pcap would still
         // name no link type.
         None => return Err(ExtractError::Empty),

@@ -98,7 +98,8 @@ struct ExtractArgs {
     /// A connection id of the report (repeatable).
     #[arg(long = "connection", value_name = "ID")]
     connections: Vec<u64>,
-    /// The capture file to write (pcap, nanosecond timestamps).
+    /// The capture file to write: pcap (nanosecond timestamps), or pcapng
+    /// when the inputs have several link types.
     #[arg(short = 'w', long = "write", value_name = "FILE", required = true)]
     write: PathBuf,
     /// Only frames matching this BPF expression, as for analyze.
@@ -339,14 +340,16 @@ Capture for five minutes, keep the packets, then report.
 Capture until Ctrl\-C; the JSON report goes to a file.
 "#
         }
-        Some("extract") => r#".SH EXAMPLES
+        Some("extract") => {
+            r#".SH EXAMPLES
 .TP
 \fBsessmap analyze day.pcap\fR, then \fBsessmap extract \-\-session 3 \-w session3.pcap day.pcap\fR
 Every packet of session 3 (its FTP data connections too), to open in Wireshark.
 .TP
 \fBsessmap extract \-f 'tcp port 80' \-\-session 2 \-\-connection 17 \-w out.pcap a.pcap b.pcap\fR
 With the options the report was made with, so the ids are the same.
-"#,
+"#
+        }
         Some("interfaces") => {
             r#".SH EXAMPLES
 .TP

@@ -125,3 +125,51 @@ fn an_unknown_id_is_refused_with_the_valid_ones() {
     assert!(stderr(&run).contains("the connections: 1-8"));
     assert!(!out.exists());
 }
+
+#[test]
+fn inputs_of_two_link_types_export_as_pcapng() {
+    // Ethernet (lo) and Linux SLL2 (`-i any`): one connection of each.
+    let eth = repo("testdata/http-loopback/capture.pcap");
+    let sll2 = repo("testdata/sll2-any/capture.pcap");
+    let (eth, sll2) = (eth.to_str().unwrap(), sll2.to_str().unwrap());
+    let whole = analyze_json(&[eth, sll2]);
+    let pick: Vec<&Value> = conns(&whole)
+        .iter()
+        .filter(|c| c["id"] == 1 || c["id"] == 6)
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("two.pcapng");
+    let run = sessmap(&[
+        "extract",
+        "--connection",
+        "1",
+        "--connection",
+        "6",
+        "-w",
+        out.to_str().unwrap(),
+        eth,
+        sll2,
+    ]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let export = analyze_json(&[out.to_str().unwrap()]);
+    assert_eq!(export["inputs"][0]["format"], "pcapng");
+    let linktypes: Vec<&str> = export["inputs"][0]["linktypes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert_eq!(linktypes, ["EN10MB", "LINUX_SLL2"]);
+    let ends = |cs: Vec<&Value>| -> Vec<(String, String, Value)> {
+        cs.iter()
+            .map(|c| {
+                (
+                    c["client"].to_string(),
+                    c["server"].to_string(),
+                    c["packets"].clone(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(ends(conns(&export).iter().collect()), ends(pick));
+}
