@@ -312,8 +312,9 @@ fn incomplete(stats: &Stats) -> Option<Finding> {
     let mut why = Vec::new();
     if let Some(live) = stats.live.filter(|l| l.dropped + l.interface_dropped > 0) {
         why.push(format!(
-            "{} packets dropped by the kernel, {} by the interface",
-            live.dropped, live.interface_dropped
+            "{} dropped by the kernel, {} by the interface",
+            crate::report::count(live.dropped, "packet", "packets"),
+            live.interface_dropped
         ));
     }
     if stats.truncated_inputs > 0 {

@@ -728,7 +728,10 @@ fn gates(
     if let Some(want) = expect {
         let got = report.sessions.len() as u64;
         if got != want {
-            eprintln!("sessmap: --expect-sessions: expected {want} sessions, found {got}");
+            eprintln!(
+                "sessmap: --expect-sessions: expected {}, found {got}",
+                sessmap::report::count(want, "session", "sessions")
+            );
             failed = true;
         }
     }
@@ -740,7 +743,9 @@ fn gates(
             .count() as u64;
         if unassigned > max {
             eprintln!(
-                "sessmap: --max-unassigned: {unassigned} connections with payload belong to no session (at most {max} allowed)"
+                "sessmap: --max-unassigned: {} with payload {} to no session (at most {max} allowed)",
+                sessmap::report::count(unassigned, "connection", "connections"),
+                if unassigned == 1 { "belongs" } else { "belong" }
             );
             failed = true;
         }

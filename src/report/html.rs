@@ -316,7 +316,13 @@ fn write_lane(
     let sessions: Vec<String> = c
         .sessions
         .iter()
-        .map(|s| format!("{} ({} requests)", s.id, s.requests))
+        .map(|s| {
+            format!(
+                "{} ({})",
+                s.id,
+                super::count(s.requests, "request", "requests")
+            )
+        })
         .collect();
     let mut title = format!(
         "connection {}: {} -> {}\nprotocol {}{}, state {}\nstart {}, {:.3} s\nbytes {} / {}\nsessions: {}",

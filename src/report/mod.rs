@@ -112,7 +112,10 @@ pub fn summary(report: &Report) -> String {
         count(s.connections_without_session, "connection", "connections"),
     );
     if skipped > 0 {
-        line.push_str(&format!(", {skipped} frames without TCP"));
+        line.push_str(&format!(
+            ", {} without TCP",
+            count(skipped, "frame", "frames")
+        ));
     }
     if s.filtered > 0 {
         line.push_str(&format!(", {} filtered out", s.filtered));

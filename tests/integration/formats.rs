@@ -206,7 +206,7 @@ fn fail_on_and_assertions_set_the_exit_code() {
     let out = run(&["--max-unassigned", "0"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("1 connections with payload belong to no session"),
+        stderr(&out).contains("1 connection with payload belongs to no session"),
         "{}",
         stderr(&out)
     );
