@@ -70,32 +70,12 @@ struct Target {
     end: u64,
 }
 
-/// Ids as a short list for messages: `1-3, 5` (at most 20 runs).
-fn ranges(mut ids: Vec<u64>) -> String {
-    ids.sort_unstable();
-    ids.dedup();
-    let mut runs: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < ids.len() {
-        let mut j = i;
-        while ids.get(j + 1).is_some_and(|n| *n == ids[j] + 1) {
-            j += 1;
-        }
-        runs.push(if j > i {
-            format!("{}-{}", ids[i], ids[j])
-        } else {
-            ids[i].to_string()
-        });
-        i = j + 1;
+/// Ids as a short list for messages: `1-3, 5`, or `none`.
+fn ranges(ids: Vec<u64>) -> String {
+    match crate::report::id_ranges(&ids) {
+        r if r.is_empty() => "none".into(),
+        r => r,
     }
-    if runs.is_empty() {
-        return "none".into();
-    }
-    if runs.len() > 20 {
-        runs.truncate(20);
-        runs.push("…".into());
-    }
-    runs.join(", ")
 }
 
 /// Writes the packets of `selection` from `paths` to `out`.

@@ -170,6 +170,28 @@ pub fn session_notes(s: &SessionReport) -> Vec<String> {
     notes
 }
 
+/// Connection ids as ranges: `1-3, 5, 8-9`.
+pub fn id_ranges(ids: &[u64]) -> String {
+    let mut sorted = ids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let mut j = i;
+        while sorted.get(j + 1).is_some_and(|n| *n == sorted[j] + 1) {
+            j += 1;
+        }
+        parts.push(if j > i {
+            format!("{}-{}", sorted[i], sorted[j])
+        } else {
+            sorted[i].to_string()
+        });
+        i = j + 1;
+    }
+    parts.join(", ")
+}
+
 /// "1 host", "2 hosts".
 pub fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })

@@ -333,28 +333,6 @@ fn ellipsize(text: &str, width: usize) -> String {
     out
 }
 
-/// Connection ids as ranges: `1-3, 5, 8-9`.
-fn id_ranges(ids: &[u64]) -> String {
-    let mut sorted = ids.to_vec();
-    sorted.sort_unstable();
-    sorted.dedup();
-    let mut parts: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < sorted.len() {
-        let mut j = i;
-        while sorted.get(j + 1).is_some_and(|n| *n == sorted[j] + 1) {
-            j += 1;
-        }
-        parts.push(if j > i {
-            format!("{}-{}", sorted[i], sorted[j])
-        } else {
-            sorted[i].to_string()
-        });
-        i = j + 1;
-    }
-    parts.join(", ")
-}
-
 /// The columns to show, with their widths, so that the table fits `width`
 /// (the terminal's; `None`: the content's own). The rendered line is the
 /// cell widths plus one space of padding each side and one between columns.
@@ -502,7 +480,7 @@ fn session_row(s: &SessionReport, local: bool) -> Row {
         cell(safe(&s.key.to_string())),
         cell(s.clients.join(" ")),
         cell(s.connections.len()),
-        cell(id_ranges(&s.connections)),
+        cell(super::id_ranges(&s.connections)),
         cell(s.requests),
         cell(safe(
             &s.user.as_ref().map(|u| u.display()).unwrap_or_default(),
@@ -653,8 +631,8 @@ mod tests {
 
     #[test]
     fn ids_as_ranges_and_cuts_at_spaces() {
-        assert_eq!(super::id_ranges(&[5, 1, 2, 3, 9, 8]), "1-3, 5, 8-9");
-        assert_eq!(super::id_ranges(&[]), "");
+        assert_eq!(super::super::id_ranges(&[5, 1, 2, 3, 9, 8]), "1-3, 5, 8-9");
+        assert_eq!(super::super::id_ranges(&[]), "");
         assert_eq!(super::ellipsize("1-3, 5, 8-9, 12", 10), "1-3, 5,…");
         assert_eq!(super::ellipsize("short", 10), "short");
         assert_eq!(super::ellipsize("abcdefghijkl", 6), "abcde…");
