@@ -4,7 +4,7 @@
 //! when no packet arrives (a read timeout alone does not on Linux).
 
 use super::{Frame, LinkType};
-use crate::report::LiveStats;
+use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -39,6 +39,18 @@ pub enum LiveError {
     Capture { interface: String, message: String },
     #[error("{path}: cannot write capture: {message}")]
     Write { path: PathBuf, message: String },
+}
+
+/// libpcap's counts for a live capture (pcap_stats).
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct LiveStats {
+    /// Packets the kernel handed libpcap, before the user's filter on some
+    /// systems (Linux's `lo` counts each packet as sent and as received).
+    pub interface_received: u64,
+    /// Dropped by the kernel because the buffer was full.
+    pub dropped: u64,
+    /// Dropped by the interface or its driver.
+    pub interface_dropped: u64,
 }
 
 /// What the status callback sees.

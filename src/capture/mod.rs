@@ -15,7 +15,9 @@ pub mod writer;
 
 pub use file::{shown, FileSource, InputFormat, InputSummary};
 pub use linktype::LinkType;
-pub use live::{capture as capture_live, interfaces, LiveError, LiveOptions, LiveProgress};
+pub use live::{
+    capture as capture_live, interfaces, LiveError, LiveOptions, LiveProgress, LiveStats,
+};
 pub use merge::Inputs;
 
 use std::path::PathBuf;

@@ -8,6 +8,7 @@
 
 pub mod ftp;
 pub mod http;
+pub mod text;
 pub mod tls;
 
 use crate::flow::{At, Direction, StreamConsumer};

@@ -758,5 +758,8 @@ impl UnionFind {
     }
 }
 
+mod report;
 #[cfg(test)]
 mod tests;
+
+pub(crate) use report::build;

@@ -192,7 +192,7 @@ pub fn parse_authorization(value: &str) -> Option<Auth> {
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(rest)
                 .ok()?;
-            let text = crate::report::lossless(&decoded);
+            let text = crate::proto::text::lossless(&decoded);
             let user = text.split_once(':').map_or(&*text, |(u, _)| u);
             Some(Auth::Basic {
                 user: user.to_owned(),

@@ -24,7 +24,7 @@ pub use message::{
 };
 
 use crate::flow::{At, Direction};
-use crate::report::lossless;
+use crate::proto::text::lossless;
 use serde::Serialize;
 use side::{Framing, Side, Step};
 use std::collections::VecDeque;
