@@ -5,12 +5,14 @@ use crate::capture::{CaptureError, Frame, InputSummary, Inputs, LinkType};
 use crate::correlate::{CorrelateConfig, Correlator};
 use crate::decode::{Decoder, FragLimits};
 use crate::flow::{FlowLimits, FlowTable};
+use crate::proto::tls::keylog::KeyStore;
 use crate::report::{
     ConnectionReport, Finding, KeyBuilder, LiveStats, Redactor, Report, SessionReport, Stats,
     SCHEMA,
 };
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -24,6 +26,11 @@ pub struct Options {
     /// The fingerprint key (`--fingerprint-key`); `None`: derived from the
     /// capture's first bytes.
     pub fingerprint_key: Option<Vec<u8>>,
+    /// TLS key log files (`--keylog`).
+    pub keylogs: Vec<PathBuf>,
+    /// The key log files may grow while the capture runs (live): read them
+    /// again for client randoms not found yet.
+    pub keylogs_grow: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +41,8 @@ pub enum AnalyzeError {
     Filter { expr: String, message: String },
     #[error("{path}: no packets in this capture{}", why.as_ref().map(|w| format!(" ({w})")).unwrap_or_default())]
     NoPackets { path: String, why: Option<String> },
+    #[error(transparent)]
+    KeyLog(#[from] crate::proto::tls::keylog::KeyLogError),
 }
 
 /// `--filter` compiled by libpcap, once per link type.
@@ -96,16 +105,43 @@ pub struct Analyzer {
     key: KeyBuilder,
     fingerprint_key: Option<Vec<u8>>,
     show_secrets: bool,
+    /// TLS key material, when any was given or embedded.
+    keys: Option<Arc<KeyStore>>,
+    /// Embedded secrets that came after connections had opened without a
+    /// key store: not used.
+    late_secrets: Vec<String>,
 }
 
 impl Analyzer {
     /// Checks the filter's syntax up front (against Ethernet) so a typo is a
     /// usage error, not an empty report.
     pub fn new(options: &Options) -> Result<Analyzer, AnalyzeError> {
+        Analyzer::with_secrets(options, Vec::new())
+    }
+
+    /// As [`new`](Self::new), with TLS key log text embedded in the inputs
+    /// (pcapng Decryption Secrets Blocks), by input name.
+    pub fn with_secrets(
+        options: &Options,
+        embedded: Vec<(String, Vec<u8>)>,
+    ) -> Result<Analyzer, AnalyzeError> {
         let filter = options.filter.as_deref().map(BpfFilter::new).transpose()?;
+        let keys = if options.keylogs.is_empty() && embedded.is_empty() {
+            None
+        } else {
+            let store = KeyStore::open(&options.keylogs, options.keylogs_grow)?;
+            for (source, text) in &embedded {
+                store.add_embedded(&format!("{source} (embedded secrets)"), text);
+            }
+            Some(Arc::new(store))
+        };
+        let mut correlate = options.correlate.clone();
+        correlate.keys = keys.clone();
         Ok(Analyzer {
+            keys,
+            late_secrets: Vec::new(),
             decoder: Decoder::new(options.fragments),
-            flows: FlowTable::new(options.flows, Correlator::new(options.correlate.clone())),
+            flows: FlowTable::new(options.flows, Correlator::new(correlate)),
             filter,
             packets: 0,
             filtered: 0,
@@ -135,6 +171,14 @@ impl Analyzer {
         self.key.feed(frame.data);
         if let Some(seg) = self.decoder.decode(frame) {
             self.flows.segment(&seg);
+        }
+    }
+
+    /// TLS key log text found in an input after the first packet.
+    pub fn add_secrets(&mut self, source: &str, text: &[u8]) {
+        match &self.keys {
+            Some(store) => store.add_embedded(&format!("{source} (embedded secrets)"), text),
+            None => self.late_secrets.push(source.to_owned()),
         }
     }
 
@@ -191,6 +235,33 @@ impl Analyzer {
                 limits.insert(name, n);
             }
         }
+        if let Some(store) = &self.keys {
+            let c = store.counters();
+            for line in store.malformed() {
+                warnings.push(format!("{line}: key log line ignored"));
+            }
+            if c.malformed > store.malformed().len() as u64 {
+                warnings.push(format!(
+                    "{} more malformed key log lines ignored",
+                    c.malformed - store.malformed().len() as u64
+                ));
+            }
+            if c.over_limit > 0 {
+                limits.insert("keylog_size", c.over_limit);
+            }
+            let t = &correlator.tls_stats.counters;
+            if t.record_too_long > 0 {
+                limits.insert("tls_record_length", t.record_too_long);
+            }
+            if t.pending_overflow > 0 {
+                limits.insert("tls_pending_records", t.pending_overflow);
+            }
+        }
+        for source in &self.late_secrets {
+            warnings.push(format!(
+                "{source}: TLS secrets embedded after the first packets, with no --keylog given: not used (give the key log with --keylog)"
+            ));
+        }
         if correlator.stream_contract_violations > 0 {
             warnings.push(format!(
                 "internal: {} connections delivered bytes out of order to their parser",
@@ -224,6 +295,11 @@ impl Analyzer {
                 .filter(|c| c.sessions.is_empty())
                 .count() as u64,
             http: correlator.http_counters,
+            tls: self.keys.as_ref().map(|store| {
+                let mut t = correlator.tls_stats.clone();
+                t.keylog = store.counters();
+                t
+            }),
             ftp: correlator.ftp_counters,
             peak_open_connections: flow_stats.peak_open,
             idle_timeouts: flow_stats.idle_timeouts,
@@ -347,10 +423,19 @@ pub fn analyze_files(
     options: &Options,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Report, AnalyzeError> {
-    let mut analyzer = Analyzer::new(options)?;
     let mut inputs = Inputs::open(paths)?;
+    // Secrets embedded before the first packet (editcap puts them there).
+    let mut analyzer = Analyzer::with_secrets(options, inputs.take_secrets())?;
     let mut n = 0u32;
-    while let Some(frame) = inputs.next_frame() {
+    loop {
+        if inputs.has_secrets() {
+            for (source, text) in inputs.take_secrets() {
+                analyzer.add_secrets(&source, &text);
+            }
+        }
+        let Some(frame) = inputs.next_frame() else {
+            break;
+        };
         analyzer.frame(&frame);
         n = n.wrapping_add(1);
         if n % 65_536 == 0 {

@@ -185,6 +185,11 @@ struct ReportArgs {
     /// Also treat this URL parameter as a session id (repeatable).
     #[arg(long = "url-param", value_name = "NAME")]
     url_params: Vec<String>,
+    /// A TLS key log (SSLKEYLOGFILE, NSS format) to decrypt TLS with
+    /// (repeatable). Secrets embedded in pcapng inputs (Decryption Secrets
+    /// Blocks) are read without it. Key material never appears in output.
+    #[arg(long = "keylog", value_name = "FILE")]
+    keylogs: Vec<PathBuf>,
     /// Show session ids, tokens and passwords instead of their fingerprints.
     #[arg(long)]
     show_secrets: bool,
@@ -483,6 +488,7 @@ fn options(report: &ReportArgs, filter: Option<String>) -> anyhow::Result<Option
     options.correlate.sessions.cookies = report.cookies.clone();
     options.correlate.sessions.url_params = report.url_params.clone();
     options.show_secrets = report.show_secrets;
+    options.keylogs = report.keylogs.clone();
     Ok(options)
 }
 
@@ -585,7 +591,9 @@ fn extract(mut args: ExtractArgs) -> anyhow::Result<Outcome> {
 
 fn live(args: LiveArgs) -> anyhow::Result<Outcome> {
     // The BPF filter goes to libpcap itself; the analyzer sees what passed.
-    let options = options(&args.report, None)?;
+    let mut options = options(&args.report, None)?;
+    // A browser appends to its key log while the capture runs.
+    options.keylogs_grow = true;
     let mut analyzer = Analyzer::new(&options)?;
     let live = LiveOptions {
         interface: args.interface.clone(),

@@ -92,7 +92,16 @@ pub struct FileSource {
     /// Why the gzip stream ended early, once it has (a cut-short `.gz`).
     gzip_end: GzipEnd,
     summary: InputSummary,
+    /// TLS key log text from pcapng Decryption Secrets Blocks, not taken yet.
+    secrets: Vec<u8>,
+    /// Embedded secret bytes read so far (bounded by [`MAX_EMBEDDED_SECRETS`]).
+    secrets_read: u64,
 }
+
+/// Bytes of embedded TLS secrets read per input.
+pub const MAX_EMBEDDED_SECRETS: u64 = 64 << 20;
+/// The Decryption Secrets Block type of a TLS key log ("TLSK").
+const DSB_TLS_KEY_LOG: u32 = 0x544c_534b;
 
 impl FileSource {
     /// Opens `path` (`-` is stdin), detects gzip, pcap or pcapng, and reads up
@@ -174,6 +183,8 @@ impl FileSource {
             buffer_bytes: BUFFER_BYTES,
             gzip_end,
             done: false,
+            secrets: Vec::new(),
+            secrets_read: 0,
             summary: InputSummary {
                 path: path.display().to_string(),
                 format: InputFormat::Pcap,
@@ -227,6 +238,19 @@ impl FileSource {
             }
             let step = match self.reader.next() {
                 Ok((offset, block)) => {
+                    if let PcapBlockOwned::NG(Block::DecryptionSecrets(dsb)) = &block {
+                        if dsb.secrets_type.0 == DSB_TLS_KEY_LOG
+                            && self.secrets_read + dsb.data.len() as u64 <= MAX_EMBEDDED_SECRETS
+                        {
+                            let len = (dsb.secrets_len as usize).min(dsb.data.len());
+                            self.secrets_read += len as u64;
+                            self.secrets.extend_from_slice(&dsb.data[..len]);
+                            // Lines end at the block's end.
+                            if !self.secrets.ends_with(b"\n") {
+                                self.secrets.push(b'\n');
+                            }
+                        }
+                    }
                     let step = classify(
                         &block,
                         &mut self.summary,
@@ -280,6 +304,17 @@ impl FileSource {
                 Step::ReadError => self.stop("read error (I/O or corrupt gzip stream)"),
             }
         }
+    }
+
+    /// Whether embedded secrets wait to be taken.
+    pub fn has_secrets(&self) -> bool {
+        !self.secrets.is_empty()
+    }
+
+    /// TLS key log text embedded in the blocks read so far (pcapng
+    /// Decryption Secrets Blocks), once.
+    pub fn take_secrets(&mut self) -> Option<Vec<u8>> {
+        (!self.secrets.is_empty()).then(|| std::mem::take(&mut self.secrets))
     }
 
     /// The packet `peek` announced. Returns `None` if there is none.

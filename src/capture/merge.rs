@@ -35,6 +35,24 @@ impl Inputs {
         self.sources.get_mut(i)?.take()
     }
 
+    /// Whether embedded TLS secrets wait to be taken (cheap: once a frame).
+    pub fn has_secrets(&self) -> bool {
+        self.sources.iter().any(FileSource::has_secrets)
+    }
+
+    /// Embedded TLS key log text found since the last call, by input path.
+    pub fn take_secrets(&mut self) -> Vec<(String, Vec<u8>)> {
+        self.sources
+            .iter_mut()
+            .filter_map(|s| {
+                let path = super::shown(std::path::Path::new(&s.summary().path))
+                    .display()
+                    .to_string();
+                s.take_secrets().map(|t| (path, t))
+            })
+            .collect()
+    }
+
     /// Input bytes read so far (decompressed bytes for gzip inputs).
     pub fn consumed(&self) -> u64 {
         self.sources.iter().map(FileSource::consumed).sum()

@@ -18,9 +18,11 @@ use crate::decode::Endpoint;
 use crate::flow::{At, ConnRecord, ConsumerFactory, Direction, StreamCounters};
 use crate::proto::ftp::{FtpCounters, FtpEvent, FtpSink};
 use crate::proto::http::{HttpCounters, HttpLimits, HttpSink, Transaction};
+use crate::proto::tls::{Decryption, TlsParser};
 use crate::proto::{ConnParser, Protocol};
 use crate::report::{
-    ConnSession, ConnectionReport, Finding, HostReport, NoSession, PerSide, Redactor, SessionReport,
+    ConnSession, ConnectionReport, Finding, HostReport, NoSession, PerSide, Redactor,
+    SessionReport, TlsStats,
 };
 use ftp::FtpSessions;
 use http::HttpSessions;
@@ -31,6 +33,8 @@ use std::net::IpAddr;
 pub struct CorrelateConfig {
     pub http: HttpLimits,
     pub sessions: SessionConfig,
+    /// TLS key material (`--keylog`, embedded secrets).
+    pub keys: Option<std::sync::Arc<crate::proto::tls::keylog::KeyStore>>,
 }
 
 #[derive(Debug, Default)]
@@ -54,6 +58,8 @@ pub struct Correlator {
     pub http_facts_dropped: u64,
     /// FTP announcements and transfer commands not kept (memory bound).
     pub ftp_dropped: u64,
+    /// TLS decryption over all connections (with key material).
+    pub tls_stats: TlsStats,
 }
 
 /// What `finish` builds.
@@ -85,7 +91,7 @@ impl ConsumerFactory for Correlator {
         handshake: bool,
     ) -> ConnParser {
         self.open.insert(id, (*client, *server));
-        ConnParser::new(self.config.http, !handshake)
+        ConnParser::new(self.config.http, !handshake, self.config.keys.clone())
     }
 
     fn close(&mut self, record: ConnRecord, parser: ConnParser) {
@@ -133,13 +139,26 @@ impl ConsumerFactory for Correlator {
                 end_ns: record.end_ns,
                 facts: t.facts.clone(),
             });
-            tls::tls_report(&t.facts)
+            if let Some(d) = t.decryption() {
+                self.tls_stats.add(t, d);
+            }
+            tls::tls_report(t)
         });
         let protocol = parser.protocol();
         let requests = http.map_or(0, |h| h.counters.requests);
+        let decrypted = parser.tls().is_some_and(|t| {
+            matches!(
+                t.decryption(),
+                Some(Decryption::Decrypted | Decryption::Partial)
+            ) && t.decrypted_bytes() != [0, 0]
+        });
         let no_session = match protocol {
             None if parser.gap_first() => NoSession::GapBeforeRequest,
             None => NoSession::NoPayload,
+            Some(Protocol::Tls) if decrypted && http.is_some_and(|h| h.saw_http()) => {
+                NoSession::NoSessionCookie
+            }
+            Some(Protocol::Tls) if decrypted => NoSession::NotHttp,
             Some(Protocol::Tls) => NoSession::Encrypted,
             Some(Protocol::Unknown) if http.is_some_and(|h| h.gap_before_first_request) => {
                 NoSession::GapBeforeRequest
@@ -346,6 +365,35 @@ fn host_summary(connections: &[ConnectionReport], sessions: &[SessionReport]) ->
             served,
         })
         .collect()
+}
+
+impl TlsStats {
+    fn add(&mut self, t: &TlsParser, d: Decryption) {
+        self.connections += 1;
+        match d {
+            Decryption::Decrypted => self.decrypted += 1,
+            Decryption::Partial => self.partial += 1,
+            Decryption::NoKeys => self.no_keys += 1,
+            Decryption::Failed => self.failed += 1,
+            Decryption::UnsupportedCipher => {
+                let name = t
+                    .facts
+                    .cipher_suite
+                    .map_or_else(|| "unknown".to_owned(), |id| format!("0x{id:04x}"));
+                *self.unsupported_cipher.entry(name).or_default() += 1;
+            }
+        }
+        let (a, b) = (&mut self.counters, &t.counters);
+        a.records_decrypted += b.records_decrypted;
+        a.bytes_decrypted += b.bytes_decrypted;
+        a.auth_failures += b.auth_failures;
+        a.resyncs += b.resyncs;
+        a.resync_failures += b.resync_failures;
+        a.pending_overflow += b.pending_overflow;
+        a.record_too_long += b.record_too_long;
+        a.early_data_skipped += b.early_data_skipped;
+        a.key_updates += b.key_updates;
+    }
 }
 
 fn add_counters(total: &mut HttpCounters, c: &HttpCounters) {

@@ -15,6 +15,8 @@ use crate::flow::{At, Direction, StreamConsumer};
 use ftp::{FtpParser, FtpSink};
 use http::{HttpLimits, HttpParser, HttpSink};
 use serde::Serialize;
+use std::sync::Arc;
+use tls::keylog::KeyStore;
 use tls::TlsParser;
 
 /// What a connection carried, as recognised from its bytes.
@@ -86,6 +88,8 @@ pub struct ConnParser {
     pub counter: ByteCounter,
     state: State,
     limits: HttpLimits,
+    /// Key material for TLS, when given.
+    keys: Option<Arc<KeyStore>>,
     mid_stream: bool,
     /// A gap came before any byte (direction and length).
     gap_first: Option<(Direction, u64)>,
@@ -98,11 +102,12 @@ fn looks_like_tls(bytes: &[u8]) -> bool {
 }
 
 impl ConnParser {
-    pub fn new(limits: HttpLimits, mid_stream: bool) -> Self {
+    pub fn new(limits: HttpLimits, mid_stream: bool, keys: Option<Arc<KeyStore>>) -> Self {
         ConnParser {
             counter: ByteCounter::default(),
             state: State::Undecided,
             limits,
+            keys,
             mid_stream,
             gap_first: None,
         }
@@ -141,9 +146,11 @@ impl ConnParser {
         }
     }
 
+    /// The HTTP/1.x parser: of the connection, or inside its TLS.
     pub fn http(&self) -> Option<&HttpParser> {
         match &self.state {
             State::Http(p) => Some(p),
+            State::Tls(p) => p.http(),
             _ => None,
         }
     }
@@ -154,10 +161,10 @@ impl<S: HttpSink + FtpSink> StreamConsumer<S> for ConnParser {
         self.counter.data(dir, offset, bytes.len());
         if matches!(self.state, State::Undecided) {
             self.state = if looks_like_tls(bytes) {
-                let mut p = TlsParser::default();
-                if let Some((d, _)) = self.gap_first {
+                let mut p = TlsParser::new(self.keys.clone(), self.limits);
+                if let Some((d, len)) = self.gap_first {
                     // Bytes lost before: that direction's framing is lost.
-                    p.gap(d);
+                    p.gap(d, len);
                 }
                 State::Tls(Box::new(p))
             } else if ftp::looks_like_ftp(dir, bytes) {
@@ -176,7 +183,7 @@ impl<S: HttpSink + FtpSink> StreamConsumer<S> for ConnParser {
         match &mut self.state {
             State::Http(p) => p.data(at, dir, bytes, sink),
             State::Ftp(p) => p.data(at, dir, bytes, sink),
-            State::Tls(p) => p.data(dir, bytes),
+            State::Tls(p) => p.data(at, dir, bytes, sink),
             State::Undecided => {}
         }
     }
@@ -192,14 +199,16 @@ impl<S: HttpSink + FtpSink> StreamConsumer<S> for ConnParser {
             }
             State::Http(p) => p.gap(dir, len),
             State::Ftp(p) => p.gap(dir, len),
-            State::Tls(p) => p.gap(dir),
+            State::Tls(p) => p.gap(dir, len),
         }
     }
 
     fn end(&mut self, at: At, dir: Direction, sink: &mut S) {
         self.counter.end(dir);
-        if let State::Http(p) = &mut self.state {
-            p.end(at, dir, sink);
+        match &mut self.state {
+            State::Http(p) => p.end(at, dir, sink),
+            State::Tls(p) => p.end(at, dir, sink),
+            _ => {}
         }
     }
 }

@@ -9,6 +9,8 @@ use crate::flow::RoleSource;
 use crate::proto::ftp::FtpCounters;
 use crate::proto::http::HttpCounters;
 pub use crate::proto::text::{lossless, Text};
+use crate::proto::tls::keylog::KeyLogCounters;
+use crate::proto::tls::{Decryption, StopReason, TlsCounters};
 use crate::proto::Protocol;
 use serde::{Serialize, Serializer};
 use std::collections::BTreeMap;
@@ -50,6 +52,9 @@ pub struct Stats {
     /// Connections that belong to no session.
     pub connections_without_session: u64,
     pub http: HttpCounters,
+    /// TLS decryption, when key material was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsStats>,
     /// Most connections open at once (handshake or data seen, not yet closed
     /// by FIN both ways or RST).
     pub peak_open_connections: u64,
@@ -128,6 +133,60 @@ pub struct TlsReport {
     pub handshake: &'static str,
     /// The connection whose handshake issued what this one resumed.
     pub resumes: Option<u64>,
+    /// With key material (`--keylog`, embedded secrets) only, the fields
+    /// below. The negotiated cipher suite (IANA name, or `0xNNNN`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cipher_suite: Option<String>,
+    /// The protocol the server selected by ALPN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alpn: Option<Text>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decryption: Option<Decryption>,
+    /// Where each direction stopped decrypting, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stopped: Vec<StopReport>,
+    /// Plaintext application bytes decrypted, per side.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decrypted_bytes: Option<PerSide>,
+    /// The protocol inside, once decrypted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inner: Option<InnerProtocol>,
+}
+
+/// Where a direction of a TLS connection stopped decrypting.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct StopReport {
+    /// `client` (what the client sent) or `server`.
+    pub side: &'static str,
+    /// Records decrypted on that side before.
+    pub records: u64,
+    /// Offset of the record in that side's TCP stream.
+    pub offset: u64,
+    pub reason: StopReason,
+}
+
+/// The protocol read inside a decrypted TLS connection.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct InnerProtocol {
+    pub protocol: &'static str,
+    /// `1.1` or `2`.
+    pub version: &'static str,
+}
+
+/// TLS decryption over the capture (with key material only).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TlsStats {
+    /// TLS connections, and their decryption outcomes.
+    pub connections: u64,
+    pub decrypted: u64,
+    pub partial: u64,
+    pub no_keys: u64,
+    pub failed: u64,
+    /// Connections whose suite sessmap does not decrypt, by suite.
+    pub unsupported_cipher: BTreeMap<String, u64>,
+    #[serde(flatten)]
+    pub counters: TlsCounters,
+    pub keylog: KeyLogCounters,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -207,6 +266,10 @@ pub struct SessionReport {
     /// (its data connections cannot be linked).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub opaque: Option<String>,
+    /// HTTP: `tls` when every connection of the session was decrypted TLS,
+    /// `mixed` when some were (absent when none were).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport: Option<&'static str>,
     /// TLS: the connection of the full handshake (null when it is not in
     /// the capture).
     #[serde(skip_serializing_if = "Option::is_none")]

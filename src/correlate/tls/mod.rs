@@ -133,7 +133,7 @@ pub fn link(mut conns: Vec<TlsConn>) -> Linked {
         if f.handshake() == Handshake::Full && !f.is_tls13() && !f.server_session_id.is_empty() {
             issued.push(Key::session_id(&f.server_session_id));
         }
-        if let Some(t) = &f.new_ticket {
+        for t in &f.new_tickets {
             issued.push(Key::ticket(t));
         }
         for key in issued {
@@ -149,12 +149,20 @@ pub fn link(mut conns: Vec<TlsConn>) -> Linked {
         let key = match f.handshake() {
             Handshake::SessionId => Some(Key::session_id(&f.offered_session_id)),
             Handshake::Ticket => f.offered_ticket.as_ref().map(Key::ticket),
+            // TLS 1.3: the PSK identity is a ticket of an earlier
+            // connection, seen only once that one was decrypted.
+            Handshake::Psk => f.offered_psk.as_ref().map(Key::ticket),
             _ => None,
         };
         let Some(key) = key else { continue };
         let issuer = scopes(c)
             .into_iter()
             .find_map(|s| issued_by.get(&(s, key.clone())).copied());
+        // A PSK whose issuer is not here (or not decrypted) links nothing:
+        // TLS 1.3 tickets are single-use, so equal identities are rare.
+        if f.handshake() == Handshake::Psk && issuer.is_none_or(|j| j == i) {
+            continue;
+        }
         // Resumptions of an unseen original group under their first scope.
         let scoped = (scopes(c).swap_remove(0), key.clone());
         match issuer {
@@ -205,7 +213,7 @@ pub fn link(mut conns: Vec<TlsConn>) -> Linked {
             {
                 candidates.push(Key::session_id(&f.server_session_id));
             }
-            if let Some(t) = &f.new_ticket {
+            for t in &f.new_tickets {
                 candidates.push(Key::ticket(t));
             }
             for k in candidates {
@@ -241,7 +249,6 @@ pub fn link(mut conns: Vec<TlsConn>) -> Linked {
 fn issued_key(first: &TlsConn, members: &[usize], offered: &[Option<Key>]) -> Option<Key> {
     let f = &first.facts;
     let sid = (!f.server_session_id.is_empty()).then(|| Key::session_id(&f.server_session_id));
-    let ticket = f.new_ticket.as_ref().map(Key::ticket);
     let used = |k: &Option<Key>| {
         k.as_ref()
             .is_some_and(|k| members.iter().any(|&i| offered[i].as_ref() == Some(k)))
@@ -249,7 +256,12 @@ fn issued_key(first: &TlsConn, members: &[usize], offered: &[Option<Key>]) -> Op
     if used(&sid) {
         return sid;
     }
-    if used(&ticket) {
+    if let Some(ticket) = f
+        .new_tickets
+        .iter()
+        .map(|t| Some(Key::ticket(t)))
+        .find(|t| used(t))
+    {
         return ticket;
     }
     // Resumed only through a later member's ticket: name the lineage by

@@ -4,8 +4,13 @@
 
 use super::{link, Key, TlsConn};
 use crate::correlate::{multiple_clients, Built, Draft};
-use crate::proto::tls::{Handshake, TlsFacts};
-use crate::report::{ConnectionReport, Finding, Redactor, SessionReport, Text, TlsReport};
+use crate::flow::Direction;
+use crate::proto::tls::suites::suite;
+use crate::proto::tls::{Handshake, TlsParser};
+use crate::report::{
+    ConnectionReport, Finding, InnerProtocol, PerSide, Redactor, SessionReport, StopReport, Text,
+    TlsReport,
+};
 use std::collections::BTreeMap;
 
 /// TLS lineages of resumption as sessions; each resumed connection
@@ -86,8 +91,12 @@ pub(crate) fn build(
     out
 }
 
-/// A connection's TLS handshake as a report row (`resumes` comes later).
-pub(crate) fn tls_report(f: &TlsFacts) -> TlsReport {
+/// A connection's TLS handshake, and with key material its decryption, as
+/// a report row (`resumes` comes later).
+pub(crate) fn tls_report(t: &TlsParser) -> TlsReport {
+    let f = &t.facts;
+    let decryption = t.decryption();
+    let with_keys = decryption.is_some();
     TlsReport {
         version: f.version_name(),
         sni: f.sni.clone().map(Text),
@@ -100,5 +109,31 @@ pub(crate) fn tls_report(f: &TlsFacts) -> TlsReport {
             Handshake::Unseen => "unseen",
         },
         resumes: None,
+        cipher_suite: f
+            .cipher_suite
+            .filter(|_| with_keys)
+            .map(|id| suite(id).map_or_else(|| format!("0x{id:04x}"), |s| s.name.to_owned())),
+        alpn: f.alpn.clone().filter(|_| with_keys).map(Text),
+        decryption,
+        stopped: t
+            .stops()
+            .map(|s| StopReport {
+                side: match s.dir {
+                    Direction::ToServer => "client",
+                    Direction::ToClient => "server",
+                },
+                records: s.records,
+                offset: s.offset,
+                reason: s.why,
+            })
+            .collect(),
+        decrypted_bytes: with_keys.then(|| {
+            let [client, server] = t.decrypted_bytes();
+            PerSide { client, server }
+        }),
+        inner: t.inner_version().map(|version| InnerProtocol {
+            protocol: "http",
+            version,
+        }),
     }
 }

@@ -20,7 +20,7 @@ fn full(sid: u8, ticket: Option<u8>) -> TlsFacts {
         server_session_id: vec![sid; 32],
         certificate: true,
         server_ccs: true,
-        new_ticket: ticket.map(|t| [t; 32]),
+        new_tickets: ticket.map(|t| [t; 32]).into_iter().collect(),
         sni: Some(b"shop.test".to_vec()),
         ..Default::default()
     }
@@ -47,7 +47,7 @@ fn by_ticket(ticket: u8, new: Option<u8>) -> TlsFacts {
         version: 0x0303,
         server_session_id: vec![0xee; 32],
         server_ccs: true,
-        new_ticket: new.map(|t| [t; 32]),
+        new_tickets: new.map(|t| [t; 32]).into_iter().collect(),
         ..Default::default()
     }
 }

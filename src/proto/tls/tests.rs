@@ -1,4 +1,27 @@
+use super::handshake::{digest, HRR_RANDOM};
 use super::*;
+use crate::proto::http::Transaction;
+
+#[derive(Default)]
+struct Sink(Vec<Transaction>);
+
+impl HttpSink for Sink {
+    fn transaction(&mut self, _at: At, tx: Transaction) {
+        self.0.push(tx);
+    }
+}
+
+const AT: At = At { conn: 1, ts_ns: 0 };
+
+trait Feed {
+    fn feed(&mut self, dir: Direction, bytes: &[u8]);
+}
+
+impl Feed for TlsParser {
+    fn feed(&mut self, dir: Direction, bytes: &[u8]) {
+        self.data(AT, dir, bytes, &mut Sink::default());
+    }
+}
 use Direction::{ToClient, ToServer};
 
 fn ext(ty: u16, data: &[u8]) -> Vec<u8> {
@@ -70,7 +93,7 @@ const CCS: [u8; 6] = [20, 3, 3, 0, 1, 1];
 fn a_full_tls12_handshake_issues_a_session_id_and_a_ticket() {
     let mut p = TlsParser::default();
     let sid = [0xab; 32];
-    p.data(
+    p.feed(
         ToServer,
         &record(22, &client_hello(&[], &[sni("shop.test"), ext(35, &[])])),
     );
@@ -87,7 +110,7 @@ fn a_full_tls12_handshake_issues_a_session_id_and_a_ticket() {
     bytes.extend(record(22, &[0x55; 40])); // encrypted Finished
                                            // Delivered in 1000-byte pieces: messages span records and segments.
     for piece in bytes.chunks(1000) {
-        p.data(ToClient, piece);
+        p.feed(ToClient, piece);
     }
     let f = &p.facts;
     assert_eq!(f.sni.as_deref(), Some(&b"shop.test"[..]));
@@ -95,7 +118,7 @@ fn a_full_tls12_handshake_issues_a_session_id_and_a_ticket() {
     assert_eq!(f.offered_ticket, None, "an empty SessionTicket is no offer");
     assert_eq!(f.server_session_id, sid);
     assert!(f.certificate && f.server_ccs);
-    assert_eq!(f.new_ticket, Some(digest(b"TICKET-1")));
+    assert_eq!(f.new_tickets, [digest(b"TICKET-1")]);
     assert_eq!(f.handshake(), Handshake::Full);
     assert_eq!(f.version_name().as_deref(), Some("TLS 1.2"));
     assert_eq!(f.malformed, 0);
@@ -105,46 +128,46 @@ fn a_full_tls12_handshake_issues_a_session_id_and_a_ticket() {
 fn abbreviated_handshakes_by_session_id_and_by_ticket() {
     let sid = [0x42; 32];
     let mut p = TlsParser::default();
-    p.data(ToServer, &record(22, &client_hello(&sid, &[])));
+    p.feed(ToServer, &record(22, &client_hello(&sid, &[])));
     let mut s = record(22, &server_hello([2; 32], &sid, &[]));
     s.extend(CCS);
-    p.data(ToClient, &s);
+    p.feed(ToClient, &s);
     assert_eq!(p.facts.handshake(), Handshake::SessionId);
 
     let mut p = TlsParser::default();
-    p.data(
+    p.feed(
         ToServer,
         &record(22, &client_hello(&sid, &[ext(35, b"TICKET-1")])),
     );
     let mut s = record(22, &server_hello([2; 32], &sid, &[]));
     s.extend(record(22, &new_ticket(b"TICKET-2")));
     s.extend(CCS);
-    p.data(ToClient, &s);
+    p.feed(ToClient, &s);
     assert_eq!(p.facts.handshake(), Handshake::Ticket);
     assert_eq!(p.facts.offered_ticket, Some(digest(b"TICKET-1")));
-    assert_eq!(p.facts.new_ticket, Some(digest(b"TICKET-2")));
+    assert_eq!(p.facts.new_tickets, [digest(b"TICKET-2")]);
 }
 
 #[test]
 fn a_refused_offer_is_a_full_handshake_and_a_cut_one_is_incomplete() {
     let mut p = TlsParser::default();
-    p.data(ToServer, &record(22, &client_hello(&[1; 32], &[])));
+    p.feed(ToServer, &record(22, &client_hello(&[1; 32], &[])));
     let mut s = record(22, &server_hello([2; 32], &[9; 32], &[]));
     s.extend(record(22, &message(11, &[0; 100])));
-    p.data(ToClient, &s);
+    p.feed(ToClient, &s);
     assert_eq!(p.facts.handshake(), Handshake::Full);
 
     // Only the ServerHello: a certificate might still have come.
     let mut p = TlsParser::default();
-    p.data(ToServer, &record(22, &client_hello(&[1; 32], &[])));
-    p.data(ToClient, &record(22, &server_hello([2; 32], &[1; 32], &[])));
+    p.feed(ToServer, &record(22, &client_hello(&[1; 32], &[])));
+    p.feed(ToClient, &record(22, &server_hello([2; 32], &[1; 32], &[])));
     assert_eq!(p.facts.handshake(), Handshake::Incomplete);
 }
 
 #[test]
 fn tls13_psk_after_a_hello_retry() {
     let mut p = TlsParser::default();
-    p.data(
+    p.feed(
         ToServer,
         &record(22, &client_hello(&[5; 32], &[ext(41, &[0; 40])])),
     );
@@ -161,7 +184,7 @@ fn tls13_psk_after_a_hello_retry() {
         &server_hello([3; 32], &[5; 32], &[v13, ext(41, &[0, 0])]),
     ));
     s.extend(CCS);
-    p.data(ToClient, &s);
+    p.feed(ToClient, &s);
     assert!(p.facts.is_tls13());
     assert!(p.facts.psk_accepted);
     assert_eq!(p.facts.handshake(), Handshake::Psk);
@@ -181,15 +204,15 @@ fn hostile_bytes_end_reading_without_panic() {
         for dir in [ToServer, ToClient] {
             let mut p = TlsParser::default();
             for piece in bytes.chunks(3) {
-                p.data(dir, piece);
+                p.feed(dir, piece);
             }
-            p.data(dir, bytes);
+            p.feed(dir, bytes);
             assert_ne!(p.facts.handshake(), Handshake::SessionId);
         }
     }
     // A message too large to keep is counted and skipped.
     let mut p = TlsParser::default();
-    p.data(ToServer, &[22, 3, 3, 0x40, 0, 1, 0x10, 0, 0]);
+    p.feed(ToServer, &[22, 3, 3, 0x40, 0, 1, 0x10, 0, 0]);
     assert_eq!(p.facts.malformed, 1);
 }
 
@@ -212,12 +235,13 @@ fn random_bytes_after_a_valid_start_never_panic() {
             let mut rest = &bytes[..];
             while !rest.is_empty() {
                 let n = 1 + (next() as usize) % rest.len().min(700);
-                p.data(dir, &rest[..n]);
+                p.feed(dir, &rest[..n]);
                 rest = &rest[n..];
                 // What is kept stays within its bounds.
                 let side = &p.sides[dir as usize];
                 assert!(side.header.len() < 5 && side.hs_header.len() < 4);
-                assert!(side.body.len() <= MAX_MESSAGE, "round {round}");
+                assert!(side.hs_body.len() <= MAX_MESSAGE, "round {round}");
+                assert!(side.body.len() <= MAX_RECORD, "round {round}");
             }
         }
         // Whatever followed, a resumption needs a ServerHello that echoed.
@@ -230,11 +254,11 @@ fn random_bytes_after_a_valid_start_never_panic() {
 #[test]
 fn without_the_client_hello_an_echo_is_not_a_resumption() {
     let mut p = TlsParser::default();
-    p.gap(ToServer);
-    p.data(ToServer, &record(22, &client_hello(&[1; 32], &[])));
+    p.gap(ToServer, 10);
+    p.feed(ToServer, &record(22, &client_hello(&[1; 32], &[])));
     let mut s = record(22, &server_hello([2; 32], &[1; 32], &[]));
     s.extend(CCS);
-    p.data(ToClient, &s);
+    p.feed(ToClient, &s);
     assert!(!p.facts.client_hello);
     assert_eq!(p.facts.handshake(), Handshake::Incomplete);
 }
@@ -243,13 +267,13 @@ fn without_the_client_hello_an_echo_is_not_a_resumption() {
 fn an_overlong_sni_is_not_kept_and_a_certificate_is_not_buffered() {
     let long = "a".repeat(MAX_SNI + 1);
     let mut p = TlsParser::default();
-    p.data(ToServer, &record(22, &client_hello(&[], &[sni(&long)])));
+    p.feed(ToServer, &record(22, &client_hello(&[], &[sni(&long)])));
     assert!(p.facts.client_hello);
     assert_eq!(p.facts.sni, None);
     // A Certificate header: known at once, its body skipped.
-    p.data(ToClient, &record(22, &server_hello([2; 32], &[3; 32], &[])));
-    p.data(ToClient, &[22, 3, 3, 0x40, 0x00, 11, 0x00, 0x3f, 0xfc]);
-    p.data(ToClient, &[0u8; 1000]);
+    p.feed(ToClient, &record(22, &server_hello([2; 32], &[3; 32], &[])));
+    p.feed(ToClient, &[22, 3, 3, 0x40, 0x00, 11, 0x00, 0x3f, 0xfc]);
+    p.feed(ToClient, &[0u8; 1000]);
     assert!(p.facts.certificate);
     assert!(p.sides[1].body.is_empty());
 }
