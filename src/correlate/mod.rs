@@ -285,8 +285,10 @@ impl Correlator {
         for (rank, draft) in drafts.into_iter().enumerate() {
             let mut s = draft.report;
             s.id = rank as u64 + 1;
+            let mut over_tls = 0;
             for (conn, requests) in &draft.per_conn {
                 if let Some(c) = index.get(conn).and_then(|i| connections.get_mut(*i)) {
+                    over_tls += usize::from(c.tls.as_ref().is_some_and(|t| t.inner.is_some()));
                     s.gaps += c.gaps;
                     c.sessions.push(ConnSession {
                         id: s.id,
@@ -294,6 +296,13 @@ impl Correlator {
                     });
                     c.no_session = None;
                 }
+            }
+            if s.kind == "http" && over_tls > 0 {
+                s.transport = Some(if over_tls == draft.per_conn.len() {
+                    "tls"
+                } else {
+                    "mixed"
+                });
             }
             findings.extend(draft.findings.into_iter().map(|mut f| {
                 f.session = Some(s.id);

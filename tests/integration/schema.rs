@@ -22,7 +22,7 @@ fn schema() -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{SCHEMA_PATH}: {e}"))
 }
 
-fn validator() -> Validator {
+pub fn validator() -> Validator {
     let schema = schema();
     if let Err(e) = jsonschema::meta::validate(&schema) {
         panic!(
@@ -35,7 +35,7 @@ fn validator() -> Validator {
 }
 
 /// The first validation errors of `report`, one line each.
-fn errors(v: &Validator, report: &Value) -> Vec<String> {
+pub fn errors(v: &Validator, report: &Value) -> Vec<String> {
     v.iter_errors(report)
         .take(SHOW_ERRORS)
         .map(|e| {

@@ -362,6 +362,21 @@ impl RecordKeys {
         &self.suite
     }
 
+    /// Bytes a record adds to its plaintext, besides its header: explicit
+    /// nonce or IV, tag or MAC, TLS 1.3's content type (CBC padding, which
+    /// varies, is counted as half a block).
+    pub fn overhead(&self) -> usize {
+        let mac = self.suite.mac.map_or(0, Hash::output_len);
+        match (&self.protection, self.version) {
+            (Protection::Aead(_), Version::Tls13) => self.suite.cipher.tag_len() + 1,
+            (Protection::Aead(_), _) if self.suite.cipher == Cipher::Chacha20Poly1305 => 16,
+            (Protection::Aead(_), _) => 8 + self.suite.cipher.tag_len(),
+            (Protection::Null { .. }, _) => mac,
+            (Protection::Cbc { .. }, Version::Tls11 | Version::Tls12) => 16 + mac + 8,
+            (Protection::Cbc { .. }, _) => mac + 8,
+        }
+    }
+
     /// TLS 1.0 and SSL 3.0 CBC: the IV the next record chains from (after
     /// a gap, the last ciphertext block before the record found).
     pub fn set_chain_iv(&mut self, block: &[u8]) {

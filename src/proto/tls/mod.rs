@@ -182,6 +182,8 @@ struct Side {
     pending: Vec<u8>,
     /// After a gap: bytes searched for the next record that decrypts.
     resync: Option<Vec<u8>>,
+    /// Stream offset where the records lost to the last gap began.
+    lost_from: u64,
     records: u64,
     bytes: u64,
     stop: Option<Stop>,
@@ -202,7 +204,6 @@ pub struct TlsParser {
     inner: Option<Inner>,
     limits: HttpLimits,
 }
-
 
 impl TlsParser {
     /// A reader; with `store`, a decryptor too.
@@ -354,6 +355,12 @@ impl TlsParser {
     pub fn gap(&mut self, dir: Direction, len: u64) {
         let d = dir as usize;
         let side = &mut self.sides[d];
+        // Where plaintext stopped: the end of the last whole record.
+        side.lost_from = if side.record.is_some() || !side.header.is_empty() {
+            side.record_start
+        } else {
+            side.offset
+        };
         side.offset += len;
         if side.done {
             return;
@@ -362,10 +369,9 @@ impl TlsParser {
         side.header.clear();
         side.body.clear();
         if side.protected && side.keys.is_some() {
+            // The inner parser hears of the loss once a record decrypts
+            // again and its size is known.
             side.resync.get_or_insert_with(Vec::new).clear();
-            if let Some(inner) = &mut self.inner {
-                inner.gap(dir, len);
-            }
         } else {
             if side.protected && self.key_state == KeyState::Found {
                 self.counters.resync_failures += 1;
@@ -790,6 +796,7 @@ impl TlsParser {
         self.sides[d].offset += bytes.len() as u64;
         buf.extend_from_slice(bytes);
         let buf_start = self.sides[d].offset - buf.len() as u64;
+        let seq_before = self.sides[d].keys.as_ref().map_or(0, |k| k.seq);
         let Some((p, len, ctype, plain)) = self.find_record(d, &buf) else {
             if buf.len() > RESYNC_BYTES {
                 self.counters.resync_failures += 1;
@@ -803,6 +810,15 @@ impl TlsParser {
         let side = &mut self.sides[d];
         side.records += 1;
         side.record_start = buf_start + p as u64;
+        // The plaintext lost: the ciphertext skipped less each lost
+        // record's framing (exact for AEAD suites, close for CBC).
+        let lost_records = side.keys.as_ref().map_or(0, |k| k.seq - 1 - seq_before);
+        let overhead = side.keys.as_ref().map_or(0, RecordKeys::overhead) as u64 + 5;
+        let skipped = side.record_start.saturating_sub(side.lost_from);
+        let lost = skipped.saturating_sub(lost_records * overhead).max(1);
+        if let Some(inner) = &mut self.inner {
+            inner.gap(dir, lost);
+        }
         self.counters.resyncs += 1;
         self.counters.records_decrypted += 1;
         self.plaintext(at, dir, ctype, &plain, sink);
