@@ -331,9 +331,11 @@ fn write_lane(
         c.server,
         protocol.as_deref().unwrap_or("-"),
         c.tls.as_ref().map_or(String::new(), |t| format!(
-            " ({}{}{})",
+            " ({}{}{}{})",
             t.version.as_deref().unwrap_or("version unknown"),
             format_args!(", {}", t.handshake),
+            t.decryption_note()
+                .map_or(String::new(), |n| format!(", {n}")),
             t.sni
                 .as_ref()
                 .map_or(String::new(), |sni| format!(", SNI {}", sni.display()))

@@ -153,6 +153,19 @@ pub struct TlsReport {
     pub inner: Option<InnerProtocol>,
 }
 
+impl TlsReport {
+    /// For people: how decryption went and what was inside (`decrypted
+    /// http/2`, `partial http/1.1`, `no-keys`); `None` without key material.
+    pub fn decryption_note(&self) -> Option<String> {
+        let d = serde_json::to_value(self.decryption?).ok()?;
+        let d = d.as_str()?.to_owned();
+        Some(match &self.inner {
+            Some(i) => format!("{d} {}/{}", i.protocol, i.version),
+            None => d,
+        })
+    }
+}
+
 /// Where a direction of a TLS connection stopped decrypting.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct StopReport {

@@ -517,6 +517,9 @@ fn connection_row(c: &ConnectionReport, local: bool) -> Row {
             Some(v) => format!("{} {}", v.to_ascii_lowercase(), t.handshake),
             None => format!("tls {}", t.handshake),
         };
+        if let Some(note) = t.decryption_note() {
+            proto = format!("{proto}, {note}");
+        }
         if let Some(sni) = &t.sni {
             sessions = format!("{sessions}, sni {}", safe(&sni.display()))
                 .trim_start_matches(", ")
