@@ -393,11 +393,6 @@ impl KeyStore {
     pub fn malformed(&self) -> Vec<String> {
         self.read_log().malformed.clone()
     }
-
-    /// Whether any secret is known (so that TLS readers try to decrypt).
-    pub fn is_empty(&self) -> bool {
-        self.read_log().counters.secrets == 0 && !self.live
-    }
 }
 
 #[cfg(test)]

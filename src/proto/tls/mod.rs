@@ -43,7 +43,7 @@ pub mod suites;
 pub use handshake::{Handshake, TlsFacts, MAX_SNI, MAX_TICKETS};
 
 use crate::flow::{At, Direction};
-use crate::proto::http::{HttpCounters, HttpLimits, HttpParser, HttpSink};
+use crate::proto::http::{HttpLimits, HttpParser, HttpSink};
 use keylog::{KeyStore, Secrets};
 use keys::{tls12_keys, tls13_keys, Failure, RecordKeys, Version};
 use serde::Serialize;
@@ -244,11 +244,6 @@ impl TlsParser {
             Some(Inner::Http(_)) | None => None,
             Some(Inner::Http2) => Some("2"),
         }
-    }
-
-    /// The inner HTTP parser's counters.
-    pub fn http_counters(&self) -> Option<&HttpCounters> {
-        self.http().map(|p| &p.counters)
     }
 
     /// Plaintext application bytes per direction (to server, to client).
