@@ -230,6 +230,16 @@ impl Analyzer {
                 correlator.http_counters.pending_overflow,
             ),
             ("reassembly_memory", flow_stats.memory_flushes),
+            (
+                "http2_header_block",
+                correlator.http2.counters.header_block_too_large,
+            ),
+            (
+                "http2_header_list",
+                correlator.http2.counters.header_list_too_large,
+            ),
+            ("http2_streams", correlator.http2.counters.stream_overflow),
+            ("hpack_table", correlator.http2.counters.hpack_table_capped),
         ] {
             if n > 0 {
                 limits.insert(name, n);
@@ -260,6 +270,15 @@ impl Analyzer {
         for source in &self.late_secrets {
             warnings.push(format!(
                 "{source}: TLS secrets embedded after the first packets, with no --keylog given: not used (give the key log with --keylog)"
+            ));
+        }
+        let h2 = &correlator.http2.counters;
+        if h2.stopped_by_gap + h2.stopped_by_error > 0 {
+            warnings.push(format!(
+                "HTTP/2 not read further in {} directions ({} after a capture gap, {} after a broken header block or frame): HPACK cannot resynchronise",
+                h2.stopped_by_gap + h2.stopped_by_error,
+                h2.stopped_by_gap,
+                h2.stopped_by_error
             ));
         }
         if correlator.stream_contract_violations > 0 {
@@ -295,6 +314,7 @@ impl Analyzer {
                 .filter(|c| c.sessions.is_empty())
                 .count() as u64,
             http: correlator.http_counters,
+            http2: (correlator.http2.connections > 0).then_some(correlator.http2),
             tls: self.keys.as_ref().map(|store| {
                 let mut t = correlator.tls_stats.clone();
                 t.keylog = store.counters();

@@ -18,10 +18,11 @@ use crate::decode::Endpoint;
 use crate::flow::{At, ConnRecord, ConsumerFactory, Direction, StreamCounters};
 use crate::proto::ftp::{FtpCounters, FtpEvent, FtpSink};
 use crate::proto::http::{HttpCounters, HttpLimits, HttpSink, Transaction};
+use crate::proto::http2::Http2Counters;
 use crate::proto::tls::{Decryption, TlsParser};
 use crate::proto::{ConnParser, Protocol};
 use crate::report::{
-    ConnSession, ConnectionReport, Finding, HostReport, NoSession, PerSide, Redactor,
+    ConnSession, ConnectionReport, Finding, HostReport, Http2Stats, NoSession, PerSide, Redactor,
     SessionReport, TlsStats,
 };
 use ftp::FtpSessions;
@@ -48,6 +49,8 @@ pub struct Correlator {
     tls: Vec<tls::TlsConn>,
     pub ftp_counters: FtpCounters,
     pub http_counters: HttpCounters,
+    /// HTTP/2 over all connections that spoke it.
+    pub http2: Http2Stats,
     /// Consumers that saw data out of order (a reassembly defect; must stay 0).
     pub stream_contract_violations: u64,
     /// Times a connection's out-of-order buffer hit its bound.
@@ -113,8 +116,12 @@ impl ConsumerFactory for Correlator {
         self.reassembly_overflows += c[s].pending_overflows + c[r].pending_overflows;
         self.out_of_window += c[s].out_of_window + c[r].out_of_window;
         let http = parser.http();
-        if let Some(h) = http {
-            add_counters(&mut self.http_counters, &h.counters);
+        let http_counters = parser.http_counters();
+        if let Some(c) = &http_counters {
+            self.http_counters.add(c);
+        }
+        if let Some(c) = http.and_then(|h| h.h2()) {
+            self.http2.add(c);
         }
         if let Some(f) = parser.ftp() {
             if !f.is_ftp() {
@@ -145,7 +152,8 @@ impl ConsumerFactory for Correlator {
             tls::tls_report(t)
         });
         let protocol = parser.protocol();
-        let requests = http.map_or(0, |h| h.counters.requests);
+        let requests = http_counters.map_or(0, |c| c.requests);
+        let http_version = http.filter(|h| h.saw_http()).map(|h| h.version());
         let decrypted = parser.tls().is_some_and(|t| {
             matches!(
                 t.decryption(),
@@ -160,7 +168,7 @@ impl ConsumerFactory for Correlator {
             }
             Some(Protocol::Tls) if decrypted => NoSession::NotHttp,
             Some(Protocol::Tls) => NoSession::Encrypted,
-            Some(Protocol::Unknown) if http.is_some_and(|h| h.gap_before_first_request) => {
+            Some(Protocol::Unknown) if http.is_some_and(|h| h.gap_before_first_request()) => {
                 NoSession::GapBeforeRequest
             }
             Some(Protocol::Unknown) => NoSession::NotHttp,
@@ -191,6 +199,7 @@ impl ConsumerFactory for Correlator {
             overlap_conflicts: side(|x| x.overlap_conflicts),
             gaps: c[s].gaps + c[r].gaps,
             requests,
+            http_version,
             sessions: Vec::new(),
             no_session: Some(no_session),
             tls,
@@ -405,18 +414,29 @@ impl TlsStats {
     }
 }
 
-fn add_counters(total: &mut HttpCounters, c: &HttpCounters) {
-    total.requests += c.requests;
-    total.responses += c.responses;
-    total.malformed += c.malformed;
-    total.header_too_large += c.header_too_large;
-    total.too_many_headers += c.too_many_headers;
-    total.line_too_long += c.line_too_long;
-    total.pending_overflow += c.pending_overflow;
-    total.resyncs += c.resyncs;
-    total.lost_bytes += c.lost_bytes;
-    total.tunnels += c.tunnels;
-    total.unpaired += c.unpaired;
+impl Http2Stats {
+    fn add(&mut self, c: &Http2Counters) {
+        self.connections += 1;
+        let t = &mut self.counters;
+        t.frames += c.frames;
+        t.streams += c.streams;
+        t.pushes += c.pushes;
+        t.trailers += c.trailers;
+        t.continuations += c.continuations;
+        t.padded_frames += c.padded_frames;
+        t.resets += c.resets;
+        t.goaways += c.goaways;
+        t.frame_too_large += c.frame_too_large;
+        t.malformed += c.malformed;
+        t.hpack_errors += c.hpack_errors;
+        t.hpack_table_capped += c.hpack_table_capped;
+        t.hpack_evictions += c.hpack_evictions;
+        t.header_block_too_large += c.header_block_too_large;
+        t.header_list_too_large += c.header_list_too_large;
+        t.stream_overflow += c.stream_overflow;
+        t.stopped_by_gap += c.stopped_by_gap;
+        t.stopped_by_error += c.stopped_by_error;
+    }
 }
 
 fn vlan_ids(packed: u64) -> Vec<u16> {

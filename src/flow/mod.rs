@@ -41,7 +41,7 @@ impl Direction {
 
 /// Where and when bytes are delivered: the connection and the capture time
 /// of the packet that completed them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct At {
     pub conn: u64,
     pub ts_ns: u64,

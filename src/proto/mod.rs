@@ -8,12 +8,14 @@
 
 pub mod ftp;
 pub mod http;
+pub mod http2;
 pub mod text;
 pub mod tls;
 
 use crate::flow::{At, Direction, StreamConsumer};
 use ftp::{FtpParser, FtpSink};
-use http::{HttpLimits, HttpParser, HttpSink};
+use http::{HttpCounters, HttpLimits, HttpParser, HttpSink, Switch};
+use http2::{Http2Counters, Http2Parser};
 use serde::Serialize;
 use std::sync::Arc;
 use tls::keylog::KeyStore;
@@ -78,8 +80,56 @@ enum State {
     /// No byte yet.
     Undecided,
     Http(Box<HttpParser>),
+    /// HTTP/2 in cleartext (h2c): by the client preface, or after an
+    /// `Upgrade: h2c` that the server accepted.
+    Http2(Box<Http2Parser>),
     Ftp(Box<FtpParser>),
     Tls(Box<TlsParser>),
+}
+
+/// A connection's HTTP, of either version (in cleartext or inside TLS).
+#[derive(Debug, Clone, Copy)]
+pub enum HttpView<'a> {
+    V1(&'a HttpParser),
+    V2(&'a Http2Parser),
+}
+
+impl<'a> HttpView<'a> {
+    pub fn counters(self) -> &'a HttpCounters {
+        match self {
+            HttpView::V1(p) => &p.counters,
+            HttpView::V2(p) => &p.counters,
+        }
+    }
+
+    pub fn saw_http(self) -> bool {
+        match self {
+            HttpView::V1(p) => p.saw_http(),
+            HttpView::V2(p) => p.saw_http(),
+        }
+    }
+
+    pub fn gap_before_first_request(self) -> bool {
+        match self {
+            HttpView::V1(p) => p.gap_before_first_request,
+            HttpView::V2(_) => false,
+        }
+    }
+
+    /// "1.1" for HTTP/1.x, "2" for HTTP/2.
+    pub fn version(self) -> &'static str {
+        match self {
+            HttpView::V1(_) => "1.1",
+            HttpView::V2(_) => "2",
+        }
+    }
+
+    pub fn h2(self) -> Option<&'a Http2Counters> {
+        match self {
+            HttpView::V2(p) => Some(&p.h2),
+            HttpView::V1(_) => None,
+        }
+    }
 }
 
 /// One connection's consumer.
@@ -93,6 +143,9 @@ pub struct ConnParser {
     mid_stream: bool,
     /// A gap came before any byte (direction and length).
     gap_first: Option<(Direction, u64)>,
+    /// Counters of the HTTP/1.x parser that a tunnel or an h2c upgrade
+    /// ended.
+    carried: Option<HttpCounters>,
 }
 
 /// TLS record types that open a connection: handshake (22); alert (21) and
@@ -110,6 +163,7 @@ impl ConnParser {
             keys,
             mid_stream,
             gap_first: None,
+            carried: None,
         }
     }
 
@@ -126,6 +180,8 @@ impl ConnParser {
                 Some(Protocol::Http)
             }
             State::Http(_) => Some(Protocol::Unknown),
+            State::Http2(p) if p.saw_http() || p.stops()[0].is_none() => Some(Protocol::Http),
+            State::Http2(_) => Some(Protocol::Unknown),
             State::Ftp(p) if p.is_ftp() => Some(Protocol::Ftp),
             State::Ftp(_) => Some(Protocol::Unknown),
             State::Tls(_) => Some(Protocol::Tls),
@@ -146,45 +202,99 @@ impl ConnParser {
         }
     }
 
-    /// The HTTP/1.x parser: of the connection, or inside its TLS.
-    pub fn http(&self) -> Option<&HttpParser> {
+    /// The HTTP parser: of the connection, or inside its TLS.
+    pub fn http(&self) -> Option<HttpView<'_>> {
         match &self.state {
-            State::Http(p) => Some(p),
-            State::Tls(p) => p.http(),
+            State::Http(p) => Some(HttpView::V1(p)),
+            State::Http2(p) => Some(HttpView::V2(p)),
+            State::Tls(p) => p
+                .http()
+                .map(HttpView::V1)
+                .or_else(|| p.http2().map(HttpView::V2)),
             _ => None,
         }
     }
 }
 
-impl<S: HttpSink + FtpSink> StreamConsumer<S> for ConnParser {
-    fn data(&mut self, at: At, dir: Direction, offset: u64, bytes: &[u8], sink: &mut S) {
-        self.counter.data(dir, offset, bytes.len());
-        if matches!(self.state, State::Undecided) {
-            self.state = if looks_like_tls(bytes) {
-                let mut p = TlsParser::new(self.keys.clone(), self.limits);
-                if let Some((d, len)) = self.gap_first {
-                    // Bytes lost before: that direction's framing is lost.
-                    p.gap(d, len);
-                }
-                State::Tls(Box::new(p))
-            } else if ftp::looks_like_ftp(dir, bytes) {
-                State::Ftp(Box::default())
-            } else {
-                // Bytes lost before the first byte seen: the HTTP parser
-                // starts by looking for a message start.
-                let mut p =
-                    HttpParser::new(self.limits, self.mid_stream || self.gap_first.is_some());
-                if let Some((d, len)) = self.gap_first {
-                    p.gap(d, len);
-                }
-                State::Http(Box::new(p))
-            };
+impl ConnParser {
+    /// The parser for a stream whose first bytes are `bytes` (from `dir`):
+    /// by content, on any port.
+    fn detect(&self, dir: Direction, bytes: &[u8]) -> State {
+        let client = dir == Direction::ToServer;
+        if looks_like_tls(bytes) {
+            let mut p = TlsParser::new(self.keys.clone(), self.limits);
+            if let Some((d, len)) = self.gap_first {
+                // Bytes lost before: that direction's framing is lost.
+                p.gap(d, len);
+            }
+            State::Tls(Box::new(p))
+        } else if self.gap_first.is_none()
+            && (client && http2::looks_like_preface(bytes)
+                || !client && http2::looks_like_settings(bytes))
+        {
+            // h2c by prior knowledge (the server may speak first).
+            State::Http2(Box::new(Http2Parser::new(self.limits)))
+        } else if ftp::looks_like_ftp(dir, bytes) {
+            State::Ftp(Box::default())
+        } else {
+            // Bytes lost before the first byte seen: the HTTP parser
+            // starts by looking for a message start.
+            let mut p = HttpParser::new(self.limits, self.mid_stream || self.gap_first.is_some());
+            if let Some((d, len)) = self.gap_first {
+                p.gap(d, len);
+            }
+            State::Http(Box::new(p))
         }
-        match &mut self.state {
-            State::Http(p) => p.data(at, dir, bytes, sink),
-            State::Ftp(p) => p.data(at, dir, bytes, sink),
-            State::Tls(p) => p.data(at, dir, bytes, sink),
-            State::Undecided => {}
+    }
+
+    /// The HTTP counters of the connection: of its parser, and of the
+    /// HTTP/1.x parser a tunnel or an upgrade replaced.
+    pub fn http_counters(&self) -> Option<HttpCounters> {
+        let mut c = self.http().map(|h| *h.counters());
+        if let Some(before) = &self.carried {
+            c.get_or_insert_with(HttpCounters::default).add(before);
+        }
+        c
+    }
+}
+
+impl<S: HttpSink + FtpSink> StreamConsumer<S> for ConnParser {
+    fn data(&mut self, at: At, dir: Direction, offset: u64, mut bytes: &[u8], sink: &mut S) {
+        self.counter.data(dir, offset, bytes.len());
+        // Each turn ends with the bytes read, or with HTTP/1.x switching to
+        // another protocol for the rest.
+        while !bytes.is_empty() {
+            if matches!(self.state, State::Undecided) {
+                self.state = self.detect(dir, bytes);
+            }
+            let State::Http(p) = &mut self.state else {
+                match &mut self.state {
+                    State::Http2(p) => p.data(at, dir, bytes, sink),
+                    State::Ftp(p) => p.data(at, dir, bytes, sink),
+                    State::Tls(p) => p.data(at, dir, bytes, sink),
+                    State::Http(_) | State::Undecided => {}
+                }
+                return;
+            };
+            let used = p.data_until_switch(at, dir, bytes, sink);
+            bytes = &bytes[used..];
+            let Some(switch) = p.take_switch() else {
+                return;
+            };
+            self.carried
+                .get_or_insert_with(HttpCounters::default)
+                .add(&p.counters);
+            self.state = match switch {
+                Switch::H2c(pair) => {
+                    State::Http2(Box::new(Http2Parser::upgraded(self.limits, pair.0)))
+                }
+                // What the tunnel carries is found by content again.
+                Switch::Tunnel => {
+                    self.mid_stream = false;
+                    self.gap_first = None;
+                    State::Undecided
+                }
+            };
         }
     }
 
@@ -198,6 +308,7 @@ impl<S: HttpSink + FtpSink> StreamConsumer<S> for ConnParser {
                 }
             }
             State::Http(p) => p.gap(dir, len),
+            State::Http2(p) => p.gap(dir, len),
             State::Ftp(p) => p.gap(dir, len),
             State::Tls(p) => p.gap(dir, len),
         }
@@ -207,6 +318,7 @@ impl<S: HttpSink + FtpSink> StreamConsumer<S> for ConnParser {
         self.counter.end(dir);
         match &mut self.state {
             State::Http(p) => p.end(at, dir, sink),
+            State::Http2(p) => p.end(at, dir, sink),
             State::Tls(p) => p.end(at, dir, sink),
             _ => {}
         }

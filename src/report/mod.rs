@@ -14,9 +14,9 @@ mod table;
 mod time;
 
 pub use model::{
-    lossless, Announcement, ConnSession, ConnectionReport, Finding, HostReport, InnerProtocol,
-    LiveStats, NoSession, PerSide, Report, SessionReport, Stats, StopReport, Text, TlsReport,
-    TlsStats, Transfer, SCHEMA,
+    lossless, Announcement, ConnSession, ConnectionReport, Finding, HostReport, Http2Stats,
+    InnerProtocol, LiveStats, NoSession, PerSide, Report, SessionReport, Stats, StopReport, Text,
+    TlsReport, TlsStats, Transfer, SCHEMA,
 };
 pub use redact::{KeyBuilder, Redactor};
 pub use time::{rfc3339, wall_clock};

@@ -8,6 +8,7 @@ use crate::decode::FragStats;
 use crate::flow::RoleSource;
 use crate::proto::ftp::FtpCounters;
 use crate::proto::http::HttpCounters;
+use crate::proto::http2::Http2Counters;
 pub use crate::proto::text::{lossless, Text};
 use crate::proto::tls::keylog::KeyLogCounters;
 use crate::proto::tls::{Decryption, StopReason, TlsCounters};
@@ -52,6 +53,9 @@ pub struct Stats {
     /// Connections that belong to no session.
     pub connections_without_session: u64,
     pub http: HttpCounters,
+    /// HTTP/2 framing and HPACK, when a connection spoke HTTP/2.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http2: Option<Http2Stats>,
     /// TLS decryption, when key material was given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsStats>,
@@ -110,6 +114,10 @@ pub struct ConnectionReport {
     pub gaps: u64,
     /// HTTP requests on the connection.
     pub requests: u64,
+    /// The HTTP version the connection spoke (`1.1` for any HTTP/1.x, `2`),
+    /// in cleartext or decrypted; absent when no HTTP was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_version: Option<&'static str>,
     /// The sessions this connection carried, with their requests on it.
     pub sessions: Vec<ConnSession>,
     /// Why the connection has no session (absent when it has one).
@@ -184,6 +192,15 @@ pub struct InnerProtocol {
     pub protocol: &'static str,
     /// `1.1` or `2`.
     pub version: &'static str,
+}
+
+/// HTTP/2 over the capture (cleartext h2c and decrypted h2).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Http2Stats {
+    /// Connections that spoke HTTP/2.
+    pub connections: u64,
+    #[serde(flatten)]
+    pub counters: Http2Counters,
 }
 
 /// TLS decryption over the capture (with key material only).

@@ -11,6 +11,7 @@ mod formats;
 mod ftp_corpus;
 mod ftp_sessions;
 mod html_report;
+mod http2_corpus;
 mod http_corpus;
 mod http_sessions;
 mod keylog_corpus;

@@ -12,7 +12,7 @@
 //! Facts leave as [`Transaction`]s, through [`HttpSink`], as soon as a
 //! response completes its request (or the request is known unanswered).
 
-mod message;
+pub(crate) mod message;
 mod side;
 
 pub use message::{Auth, SetCookie};
@@ -84,6 +84,22 @@ pub struct HttpCounters {
     pub tunnels: u64,
 }
 
+impl HttpCounters {
+    pub fn add(&mut self, c: &HttpCounters) {
+        self.requests += c.requests;
+        self.responses += c.responses;
+        self.malformed += c.malformed;
+        self.header_too_large += c.header_too_large;
+        self.too_many_headers += c.too_many_headers;
+        self.line_too_long += c.line_too_long;
+        self.pending_overflow += c.pending_overflow;
+        self.resyncs += c.resyncs;
+        self.lost_bytes += c.lost_bytes;
+        self.tunnels += c.tunnels;
+        self.unpaired += c.unpaired;
+    }
+}
+
 /// A request, as far as sessions care.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Request {
@@ -120,6 +136,17 @@ pub struct Transaction {
     /// For a response whose request the capture lost: the host the
     /// connection's last request named (the site its Set-Cookie belongs to).
     pub host_hint: Option<String>,
+}
+
+/// How a connection stopped being HTTP/1.x.
+#[derive(Debug)]
+pub enum Switch {
+    /// `101` to `Upgrade: h2c`: HTTP/2 follows, and its stream 1 answers
+    /// the request (the `101` is the interim answer, kept for a caller that
+    /// does not switch).
+    H2c(Box<(Request, Response)>),
+    /// A CONNECT's tunnel, or a `101` to another protocol.
+    Tunnel,
 }
 
 /// A request waiting for its response, or a place in the client's stream
@@ -176,6 +203,10 @@ pub struct HttpParser {
     server_done: bool,
     /// A gap came before the first request.
     pub gap_before_first_request: bool,
+    /// The last request that offered `Upgrade: h2c`, until answered.
+    h2c_offer: Option<Request>,
+    /// The connection stopped being HTTP/1.x (see [`Switch`]).
+    switched: Option<Switch>,
     pub counters: HttpCounters,
 }
 
@@ -195,6 +226,8 @@ impl HttpParser {
             pending_bytes: 0,
             server_done: false,
             gap_before_first_request: false,
+            h2c_offer: None,
+            switched: None,
             counters: HttpCounters::default(),
         }
     }
@@ -210,7 +243,45 @@ impl HttpParser {
         self.counters.requests > 0 || self.counters.responses > 0
     }
 
+    /// Reads `bytes`; after a switch (see [`Switch`]) the rest of the
+    /// connection is a tunnel, skipped.
     pub fn data<S: HttpSink>(&mut self, at: At, dir: Direction, mut bytes: &[u8], sink: &mut S) {
+        loop {
+            let used = self.data_until_switch(at, dir, bytes, sink);
+            bytes = &bytes[used..];
+            match self.switched.take() {
+                Some(Switch::H2c(pair)) => {
+                    let (request, response) = *pair;
+                    sink.transaction(
+                        at,
+                        Transaction {
+                            request: Some(request),
+                            response: Some(response),
+                            host_hint: None,
+                        },
+                    );
+                }
+                Some(Switch::Tunnel) => {}
+                None => return,
+            }
+            if bytes.is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// [`HttpParser::data`], stopping right after a response that ended
+    /// HTTP/1.x (a `101`, a CONNECT's `2xx`): returns the bytes used. What
+    /// follows is the other protocol's, and [`HttpParser::take_switch`] says
+    /// which.
+    pub fn data_until_switch<S: HttpSink>(
+        &mut self,
+        at: At,
+        dir: Direction,
+        mut bytes: &[u8],
+        sink: &mut S,
+    ) -> usize {
+        let total = bytes.len();
         // A call that consumes nothing changes the side's state, so the next
         // one moves on; a few in a row would be a bug: stop rather than spin.
         let mut idle = 0;
@@ -228,10 +299,19 @@ impl HttpParser {
                 Step::Message(head) => {
                     self.message(at, dir, &head, sink);
                     self.side(dir).recycle(head);
+                    if self.switched.is_some() {
+                        break;
+                    }
                 }
                 Step::NotHttp => {}
             }
         }
+        total - bytes.len()
+    }
+
+    /// How HTTP/1.x ended, once.
+    pub fn take_switch(&mut self) -> Option<Switch> {
+        self.switched.take()
     }
 
     pub fn gap(&mut self, dir: Direction, len: u64) {
@@ -368,6 +448,7 @@ impl HttpParser {
         };
         let mut framing = Framing::None;
         let mut upgrade = false;
+        let mut h2c = false;
         for h in parsed.headers.iter() {
             let value = lossless(h.value);
             match h.name.to_ascii_lowercase().as_str() {
@@ -376,7 +457,12 @@ impl HttpParser {
                 "authorization" => req.auth = message::parse_authorization(&value),
                 "content-length" => framing = framing.or_length(&value),
                 "transfer-encoding" if is_chunked(&value) => framing = Framing::Chunked,
-                "upgrade" => upgrade = true,
+                "upgrade" => {
+                    upgrade = true;
+                    h2c |= value
+                        .split(',')
+                        .any(|t| t.trim().eq_ignore_ascii_case("h2c"));
+                }
                 _ => {}
             }
         }
@@ -405,6 +491,11 @@ impl HttpParser {
             }
             sink.transaction(at, Transaction::unanswered(req));
             return;
+        }
+        if h2c {
+            self.h2c_offer = Some(req.clone());
+        } else if upgrade {
+            self.h2c_offer = None;
         }
         let size = held_bytes(&req);
         while !self.pending.is_empty()
@@ -478,11 +569,20 @@ impl HttpParser {
             .as_ref()
             .is_some_and(|r| r.method.eq_ignore_ascii_case("CONNECT"))
             && (200..300).contains(&status);
+        let h2c = status == 101 && self.h2c_offer.take().is_some();
         if status == 101 || connect_ok {
-            // The rest of the connection is not HTTP.
+            // The rest of the connection is not HTTP/1.x.
             self.counters.tunnels += 1;
             self.server.start_body(Framing::Tunnel);
             self.client.start_body(Framing::Tunnel);
+            match request {
+                Some(request) if h2c => {
+                    // HTTP/2 from the next byte on; stream 1 answers.
+                    self.switched = Some(Switch::H2c(Box::new((request, resp))));
+                    return;
+                }
+                _ => self.switched = Some(Switch::Tunnel),
+            }
         } else {
             if self.client.maybe_tunnel {
                 // The server refused the upgrade or CONNECT: back to HTTP.
@@ -522,9 +622,9 @@ impl HttpParser {
 }
 
 /// Bytes of a request target kept.
-const MAX_TARGET: usize = 2048;
+pub(crate) const MAX_TARGET: usize = 2048;
 
-fn truncate(mut s: String, max: usize) -> String {
+pub(crate) fn truncate(mut s: String, max: usize) -> String {
     if s.len() > max {
         let mut cut = max;
         while !s.is_char_boundary(cut) {
@@ -536,7 +636,7 @@ fn truncate(mut s: String, max: usize) -> String {
 }
 
 /// What a waiting request holds in memory, roughly.
-fn held_bytes(r: &Request) -> usize {
+pub(crate) fn held_bytes(r: &Request) -> usize {
     let pairs =
         |v: &[(String, String)]| v.iter().map(|(a, b)| a.len() + b.len() + 48).sum::<usize>();
     128 + r.method.len()
@@ -567,7 +667,7 @@ fn is_chunked(te: &str) -> bool {
 }
 
 /// A Host header without its port, lower case.
-fn host_only(host: &str) -> String {
+pub(crate) fn host_only(host: &str) -> String {
     let host = host.trim();
     let bare = if let Some(rest) = host.strip_prefix('[') {
         // [v6]:port

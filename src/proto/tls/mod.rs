@@ -21,19 +21,19 @@
 //! looks for the next record that decrypts, within [`RESYNC_BYTES`] and
 //! [`RESYNC_RECORDS`] sequence numbers; otherwise it is lost from there on.
 //!
-//! Still to do for issue 11 (HTTPS sessions), in order:
-//! 1. HTTP/2 (RFC 9113) and HPACK (RFC 7541, appendix C vectors) as the
-//!    `Inner::Http2` parser, each stream a `Transaction`; h2c by prior
-//!    knowledge and `Upgrade: h2c`; Suricata's HTTP/2 corpus facts.
-//! 2. Captures recorded here with key logs: nginx (HTTP/1.1 and h2, TLS
+//! Still to do for issue 11 (HTTPS sessions), in order (HTTP/2 itself is
+//! done: `proto::http2`, with h2c by preface, server-first SETTINGS,
+//! `Upgrade: h2c` and CONNECT tunnels in `proto::ConnParser`):
+//! 1. Captures recorded here with key logs: nginx (HTTP/1.1 and h2, TLS
 //!    1.2/1.3, AES-128/256-GCM, ChaCha20) in front of the session app; curl
 //!    `--http2`/`--http1.1` with cookie jars; a Python `ssl` client; two
 //!    headless Chromium profiles as two users (two sessions); a DSB copy.
-//! 3. The benchmark with and without `--keylog` (decrypted MB/s, ratio to
+//! 2. The benchmark with and without `--keylog` (decrypted MB/s, ratio to
 //!    the same traffic in cleartext; AES-NI path checked) in BENCHMARKS.md.
-//! 4. Capture-writer edge cases (KeyUpdate, a record over many segments,
+//! 3. Capture-writer edge cases (KeyUpdate, a record over many segments,
 //!    HPACK eviction, CONTINUATION, split cookies, padding); the live netns
 //!    test with an HTTPS client writing a key log.
+//!
 
 mod handshake;
 pub mod keylog;
@@ -44,6 +44,7 @@ pub use handshake::{Handshake, TlsFacts, MAX_SNI, MAX_TICKETS};
 
 use crate::flow::{At, Direction};
 use crate::proto::http::{HttpLimits, HttpParser, HttpSink};
+use crate::proto::http2::{looks_like_preface, Http2Parser};
 use keylog::{KeyStore, Secrets};
 use keys::{tls12_keys, tls13_keys, Failure, RecordKeys, Version};
 use serde::Serialize;
@@ -154,13 +155,9 @@ enum Switch {
 #[derive(Debug)]
 enum Inner {
     Http(Box<HttpParser>),
-    /// HTTP/2 (by ALPN or the client preface): its plaintext is counted;
-    /// the HTTP/2 parser is the next step of issue 11.
-    Http2,
+    /// HTTP/2, by ALPN or the client preface.
+    Http2(Box<Http2Parser>),
 }
-
-/// The HTTP/2 client preface (RFC 9113 §3.4).
-const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// One direction's reader state.
 #[derive(Debug, Default)]
@@ -237,12 +234,20 @@ impl TlsParser {
         }
     }
 
+    /// The inner HTTP/2 parser, once decrypted data reached it.
+    pub fn http2(&self) -> Option<&Http2Parser> {
+        match &self.inner {
+            Some(Inner::Http2(p)) => Some(p),
+            _ => None,
+        }
+    }
+
     /// The HTTP version inside, once decrypted application data was seen.
     pub fn inner_version(&self) -> Option<&'static str> {
         match &self.inner {
             Some(Inner::Http(p)) if p.saw_http() => Some("1.1"),
             Some(Inner::Http(_)) | None => None,
-            Some(Inner::Http2) => Some("2"),
+            Some(Inner::Http2(_)) => Some("2"),
         }
     }
 
@@ -391,8 +396,10 @@ impl TlsParser {
     }
 
     pub fn end<S: HttpSink>(&mut self, at: At, dir: Direction, sink: &mut S) {
-        if let Some(Inner::Http(p)) = &mut self.inner {
-            p.end(at, dir, sink);
+        match &mut self.inner {
+            Some(Inner::Http(p)) => p.end(at, dir, sink),
+            Some(Inner::Http2(p)) => p.end(at, dir, sink),
+            None => {}
         }
     }
 
@@ -782,13 +789,12 @@ impl TlsParser {
     fn choose_inner(&self, dir: Direction, first: &[u8]) -> Inner {
         let h2_alpn = self.facts.alpn.as_deref() == Some(b"h2");
         let h2 = if dir == Direction::ToServer {
-            let n = first.len().min(H2_PREFACE.len());
-            first[..n] == H2_PREFACE[..n]
+            looks_like_preface(first)
         } else {
             h2_alpn
         };
         if h2 {
-            Inner::Http2
+            Inner::Http2(Box::new(Http2Parser::new(self.limits)))
         } else {
             Inner::Http(Box::new(HttpParser::new(self.limits, false)))
         }
@@ -993,14 +999,14 @@ impl Inner {
     fn data<S: HttpSink>(&mut self, at: At, dir: Direction, bytes: &[u8], sink: &mut S) {
         match self {
             Inner::Http(p) => p.data(at, dir, bytes, sink),
-            Inner::Http2 => {}
+            Inner::Http2(p) => p.data(at, dir, bytes, sink),
         }
     }
 
     fn gap(&mut self, dir: Direction, len: u64) {
         match self {
             Inner::Http(p) => p.gap(dir, len),
-            Inner::Http2 => {}
+            Inner::Http2(p) => p.gap(dir, len),
         }
     }
 }
