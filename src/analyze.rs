@@ -274,9 +274,10 @@ impl Analyzer {
         }
         let h2 = &correlator.http2.counters;
         if h2.stopped_by_gap + h2.stopped_by_error > 0 {
+            let n = h2.stopped_by_gap + h2.stopped_by_error;
             warnings.push(format!(
-                "HTTP/2 not read further in {} directions ({} after a capture gap, {} after a broken header block or frame): HPACK cannot resynchronise",
-                h2.stopped_by_gap + h2.stopped_by_error,
+                "HTTP/2 not read further in {n} direction{} ({} after a capture gap, {} after a broken header block or frame): HPACK cannot resynchronise",
+                if n == 1 { "" } else { "s" },
                 h2.stopped_by_gap,
                 h2.stopped_by_error
             ));

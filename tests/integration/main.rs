@@ -14,6 +14,7 @@ mod html_report;
 mod http2_corpus;
 mod http_corpus;
 mod http_sessions;
+mod https_edge;
 mod keylog_corpus;
 mod live;
 mod lossy;
