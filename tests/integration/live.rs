@@ -166,8 +166,29 @@ fn live_capture_of_http_and_ftp_sessions_stopped_by_sigint() {
     .stderr(Stdio::null())
     .spawn()
     .unwrap();
+    // The same app over TLS, for a client that writes a key log.
+    let https_server = in_ns(
+        &b,
+        &[
+            "python3",
+            &repo("testdata/tools/tls_session_server.py").to_string_lossy(),
+            "--bind",
+            "10.81.0.2",
+            "--port",
+            "8443",
+            "--log",
+            &tmp("https.log"),
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    // The key log exists (empty) when sessmap starts; curl appends to it
+    // while sessmap runs, and sessmap reads it again when it lacks a key.
+    std::fs::write(tmp("keys.log"), "").unwrap();
     // The servers listen once a connection from the client side succeeds.
-    let ready = "import socket,sys,time\nfor p in (8080,21):\n  for i in range(100):\n    try: socket.create_connection(('10.81.0.2',p),1).close(); break\n    except OSError: time.sleep(0.1)\n  else: sys.exit(1)";
+    let ready = "import socket,sys,time\nfor p in (8080,21,8443):\n  for i in range(100):\n    try: socket.create_connection(('10.81.0.2',p),1).close(); break\n    except OSError: time.sleep(0.1)\n  else: sys.exit(1)";
     assert!(
         in_ns(&a, &["python3", "-c", ready])
             .status()
@@ -189,6 +210,8 @@ fn live_capture_of_http_and_ftp_sessions_stopped_by_sigint() {
             &tmp("live.json"),
             "-w",
             &tmp("live.pcap"),
+            "--keylog",
+            &tmp("keys.log"),
         ],
     )
     .stderr(Stdio::piped())
@@ -217,6 +240,38 @@ fn live_capture_of_http_and_ftp_sessions_stopped_by_sigint() {
                 .success());
         }
     }
+    // An HTTPS session (HTTP/1.1 over TLS): carol's, a connection per
+    // request, curl writing the key log.
+    let jar = tmp("carol.jar");
+    for (path, data) in [
+        ("/", None),
+        ("/login", Some("user=carol&pass=x")),
+        ("/account", None),
+    ] {
+        let mut c = in_ns(
+            &a,
+            &[
+                "curl",
+                "-s",
+                "-k",
+                "-o",
+                "/dev/null",
+                "-c",
+                &jar,
+                "-b",
+                &jar,
+            ],
+        );
+        c.env("SSLKEYLOGFILE", tmp("keys.log"));
+        if let Some(d) = data {
+            c.args(["-d", d]);
+        }
+        assert!(c
+            .arg(format!("https://10.81.0.2:8443{path}"))
+            .status()
+            .unwrap()
+            .success());
+    }
     // FTP: one passive and one active transfer.
     let ftp = "import ftplib,io\nf=ftplib.FTP()\nf.connect('10.81.0.2',21,10)\nf.login('alice','secret')\nf.set_pasv(True)\nf.retrbinary('RETR a.txt', io.BytesIO().write)\nf.set_pasv(False)\nf.retrbinary('RETR hello.txt', io.BytesIO().write)\nf.quit()";
     let out = in_ns(&a, &["python3", "-c", ftp]).output().unwrap();
@@ -234,7 +289,7 @@ fn live_capture_of_http_and_ftp_sessions_stopped_by_sigint() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for mut server in [http_server, ftp_server] {
+    for mut server in [http_server, ftp_server, https_server] {
         let _ = server.kill();
         let _ = server.wait();
     }
@@ -250,8 +305,23 @@ fn live_capture_of_http_and_ftp_sessions_stopped_by_sigint() {
     );
     let got = sessions(&report);
     let http: Vec<_> = got.iter().filter(|s| s.0 == "http").collect();
-    assert_eq!(http.len(), 2, "{got:?}");
+    assert_eq!(http.len(), 3, "{got:?}");
     assert!(http.iter().all(|s| s.2.len() == 3), "{got:?}");
+    // carol's session came over TLS, decrypted with the growing key log.
+    let tls_sessions: Vec<&Value> = report["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "http" && s["transport"] == "tls")
+        .collect();
+    assert_eq!(tls_sessions.len(), 1, "{got:?}");
+    assert_eq!(tls_sessions[0]["requests"], 3);
+    for id in tls_sessions[0]["connections"].as_array().unwrap() {
+        let c = conns(&report).iter().find(|c| c["id"] == *id).unwrap();
+        assert_eq!(c["tls"]["decryption"], "decrypted", "{c}");
+        assert_eq!(c["http_version"], "1.1");
+    }
+    assert_eq!(report["stats"]["tls"]["decrypted"], 3);
     let ftp: Vec<&Value> = report["sessions"]
         .as_array()
         .unwrap()
@@ -268,7 +338,7 @@ fn live_capture_of_http_and_ftp_sessions_stopped_by_sigint() {
     assert_eq!(modes, ["passive", "active"]);
     // The -w file reads back with tcpdump's library and with sessmap, and
     // gives the same sessions.
-    let replay = analyze_json(&[&tmp("live.pcap")]);
+    let replay = analyze_json(&[&tmp("live.pcap"), "--keylog", &tmp("keys.log")]);
     assert_eq!(sessions(&replay), got);
 }
 

@@ -362,6 +362,15 @@ impl KeyStore {
             .cloned()
     }
 
+    /// In a live capture, reads what was appended to the files now, whatever
+    /// the interval: for a connection that ends with records still waiting
+    /// for its keys (once per such connection, and only the new bytes).
+    pub fn refresh_final(&self) {
+        if self.live {
+            let _ = self.refresh_now();
+        }
+    }
+
     /// Remembers the master secret a session id or ticket resumes.
     pub fn remember(&self, key: Vec<u8>, master: &[u8]) {
         let mut s = self.sessions.lock().unwrap_or_else(|e| e.into_inner());

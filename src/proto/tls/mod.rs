@@ -396,6 +396,18 @@ impl TlsParser {
     }
 
     pub fn end<S: HttpSink>(&mut self, at: At, dir: Direction, sink: &mut S) {
+        // A live key log may have gained this handshake's secrets since it
+        // was last read (curl writes them as the handshake goes; reads are
+        // at most once per REFRESH_INTERVAL): read it once more before
+        // giving up on the records held for them.
+        if self.key_state != KeyState::Found && self.sides.iter().any(|s| !s.pending.is_empty()) {
+            if let Some(store) = &self.store {
+                store.refresh_final();
+                for d in [Direction::ToServer, Direction::ToClient] {
+                    self.replay(at, d, sink);
+                }
+            }
+        }
         match &mut self.inner {
             Some(Inner::Http(p)) => p.end(at, dir, sink),
             Some(Inner::Http2(p)) => p.end(at, dir, sink),
