@@ -28,6 +28,13 @@ Endpoints (cookie mode, cookie name PHPSESSID):
   GET /big           20480 B body, Transfer-Encoding: chunked, 5 chunks (4096, 1000, 6000,
                      5000, 4384 B; one write() each) + trailer X-Body-Sha256
   GET /logout        "Set-Cookie: PHPSESSID=; Max-Age=0; Path=/" and forgets the id
+  GET /login-form?user=U[&next=/PATH]
+                     HTML form (user=U, pass=x) posting to /login, for browsers driven with
+                     --dump-dom (which only GET); never sets cookies.  Without next a script
+                     submits the form; with next the script fetch()es GET / (the pre-login id),
+                     then POSTs the form with fetch() (the rotation), then submits an emptied
+                     GET form to /PATH (request "/PATH?"), all in one browser run (session
+                     cookies do not survive a restart of headless Chromium)
 URL mode (no cookies at all, id in the path like a servlet container):
   GET /url-login[?user=U]  302, Location: /app;jsessionid=<newid>/home (+ small HTML link)
   GET /app;jsessionid=X/... attributed to session X; small page
@@ -205,6 +212,9 @@ class Handler(BaseHTTPRequestHandler):
                 name.rsplit(".", 1)[-1], "text/plain")
             return self._send(200, "/* static %s */\n" % name + "x" * 64 + "\n", ctype)
 
+        if self.command == "GET" and path == "/login-form":
+            return self._login_form(u.query)
+
         if self.command == "GET" and path == "/big":
             return self._big()
 
@@ -217,6 +227,23 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, "bye\n")
 
         return self._send(404, "not found\n")
+
+    def _login_form(self, query):
+        q = parse_qs(query)
+        user = "".join(ch for ch in (q.get("user") or ["user"])[0] if ch.isalnum())
+        nxt = "".join(ch for ch in (q.get("next") or [""])[0] if ch.isalnum() or ch in "/._-")
+        if nxt.startswith("/"):
+            script = ("var f=document.forms[0];"
+                      "fetch('/').then(function(){return fetch('/login',{method:'POST',"
+                      "body:new URLSearchParams(new FormData(f))})})"
+                      ".then(function(){f.method='get';f.action='%s';f.innerHTML='';f.submit()})" % nxt)
+        else:
+            script = "document.forms[0].submit()"
+        body = ("<!doctype html><title>login</title>"
+                "<form method=post action=/login>"
+                "<input name=user value=%s><input name=pass value=x></form>"
+                "<script>%s</script>\n" % (user, script))
+        return self._send(200, body, "text/html; charset=utf-8")
 
     def _big(self):
         self.send_response(200)

@@ -5,10 +5,10 @@
 //! of those primitives, each checked against published vectors in tests.
 
 use super::suites::{Cipher, Hash, Suite};
+use cbc::cipher::{BlockDecryptMut, KeyIvInit};
 use ccm::aead::generic_array::typenum::Unsigned;
 use ccm::aead::generic_array::GenericArray;
 use ccm::aead::{AeadCore, AeadInPlace, KeyInit};
-use cbc::cipher::{BlockDecryptMut, KeyIvInit};
 use hmac::{Hmac, Mac};
 use md5::Md5;
 use sha1::Sha1;
