@@ -569,3 +569,85 @@ fn an_upgraded_connection_answers_the_http1_request_on_stream_1() {
     assert_eq!(p.counters.requests, 0, "counted by the HTTP/1.1 parser");
     assert_eq!(p.counters.responses, 1);
 }
+
+#[test]
+fn mutated_streams_never_panic_and_stay_bounded() {
+    // A valid conversation, then bytes flipped, cut and repeated at
+    // pseudo-random places, fed in pseudo-random pieces; also pure noise
+    // after a valid preface.
+    let client = client_stream(&[
+        frame(
+            HEADERS,
+            END_HEADERS,
+            1,
+            &request_block("/a", &[lit_indexed("cookie", "sid=1")]),
+        ),
+        frame(HEADERS, 0, 3, &request_block("/b", &[])[..6]),
+        frame(CONTINUATION, END_HEADERS, 3, &request_block("/b", &[])[6..]),
+        frame(DATA, PADDED | 0x1, 3, &[2, b'x', 0, 0]),
+    ]);
+    let mut push = vec![0, 0, 0, 2];
+    push.extend(request_block("/p", &[]));
+    let server = server_stream(&[
+        frame(PUSH_PROMISE, END_HEADERS, 1, &push),
+        frame(
+            HEADERS,
+            END_HEADERS,
+            1,
+            &response_block("200", Some("sid=2")),
+        ),
+        frame(RST_STREAM, 0, 3, &[0, 0, 0, 8]),
+        frame(GOAWAY, 0, 0, &[0, 0, 0, 3, 0, 0, 0, 0, b'd']),
+    ]);
+    let mut next = crate::test_util::xorshift(0x9e37_79b9_7f4a_7c15);
+    let limits = HttpLimits {
+        max_pending: 8,
+        max_header_bytes: 4096,
+        ..HttpLimits::default()
+    };
+    for round in 0..400 {
+        let mut p = Http2Parser::new(limits);
+        let mut sink = Sink::default();
+        for (dir, base) in [
+            (Direction::ToServer, &client),
+            (Direction::ToClient, &server),
+        ] {
+            let mut bytes = base.clone();
+            match round % 3 {
+                0 => {
+                    for _ in 0..1 + next() % 8 {
+                        let i = (next() as usize) % bytes.len();
+                        bytes[i] ^= 1 << (next() % 8);
+                    }
+                }
+                1 => {
+                    let cut = PREFACE.len() + (next() as usize) % (bytes.len() - PREFACE.len());
+                    bytes.truncate(cut);
+                    bytes.extend((0..next() % 3000).map(|_| next() as u8));
+                }
+                _ => {
+                    let i = (next() as usize) % bytes.len();
+                    let piece = bytes[i..].to_vec();
+                    bytes.extend(piece);
+                }
+            }
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                let n = 1 + (next() as usize) % rest.len().min(300);
+                p.data(at(), dir, &rest[..n], &mut sink);
+                rest = &rest[n..];
+                if next() % 50 == 0 {
+                    p.gap(dir, 1 + next() % 100);
+                }
+                let s = &p.sides[dir as usize];
+                assert!(s.block.len() <= limits.max_header_bytes, "round {round}");
+                assert!(s.payload.len() <= limits.max_header_bytes, "round {round}");
+                assert!(p.streams.len() <= limits.max_pending, "round {round}");
+            }
+        }
+        p.end(at(), Direction::ToServer, &mut sink);
+        p.end(at(), Direction::ToClient, &mut sink);
+        assert!(p.streams.is_empty(), "round {round}");
+        assert!(sink.0.len() as u64 <= p.h2.streams + p.counters.responses);
+    }
+}
