@@ -14,6 +14,8 @@
 //! - connection 4 (bob): the capture lost a segment inside a server record:
 //!   TLS resynchronises on the next record, HTTP/2 (HPACK) cannot and stops
 //!   in that direction; bob's requests still make his session.
+//! - connections 5 and 6: TLS 1.3 resumption: the NewSessionTicket of 5,
+//!   decrypted, is the PSK identity 6 offers: linked, one `tls` session.
 
 use crate::common::*;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
@@ -132,6 +134,12 @@ impl H2Conn {
     /// `n` makes the randoms and secrets; `wrong` writes wrong secrets
     /// for this client random to the key log.
     fn open(n: u8, client_port: u16, wrong: bool) -> H2Conn {
+        H2Conn::open_psk(n, client_port, wrong, None)
+    }
+
+    /// As `open`; with `psk`, the ClientHello offers that ticket as its
+    /// PSK identity and the server accepts it.
+    fn open_psk(n: u8, client_port: u16, wrong: bool, psk: Option<&[u8]>) -> H2Conn {
         let mut talk = Talk::new(
             &format!("10.0.0.{n}:{client_port}"),
             "10.0.0.100:443",
@@ -146,12 +154,25 @@ impl H2Conn {
         ch.push(32);
         ch.extend([0xee; 32]);
         ch.extend([0, 2, 0x13, 0x01, 1, 0]);
-        let exts = [
+        let mut exts = [
             ext(43, &[2, 3, 4]),
             ext(51, &[0, 4, 0, 0x1d, 0, 0]),
             alpn_h2(),
         ]
         .concat();
+        if let Some(ticket) = psk {
+            // psk_key_exchange_modes, then pre_shared_key (last): one
+            // identity and its (unchecked) binder.
+            exts.extend(ext(45, &[1, 1]));
+            let mut id = (ticket.len() as u16).to_be_bytes().to_vec();
+            id.extend(ticket);
+            id.extend([0, 0, 0x10, 0]);
+            let mut body = (id.len() as u16).to_be_bytes().to_vec();
+            body.extend(id);
+            body.extend([0, 33, 32]);
+            body.extend([0xbb; 32]);
+            exts.extend(ext(41, &body));
+        }
         ch.extend((exts.len() as u16).to_be_bytes());
         ch.extend(exts);
         talk.send(true, &plain_record(22, &hs_message(1, &ch)));
@@ -160,7 +181,10 @@ impl H2Conn {
         sh.push(32);
         sh.extend([0xee; 32]);
         sh.extend([0x13, 0x01, 0]);
-        let exts = [ext(43, &[3, 4]), ext(51, &[0, 0x1d, 0, 0])].concat();
+        let mut exts = [ext(43, &[3, 4]), ext(51, &[0, 0x1d, 0, 0])].concat();
+        if psk.is_some() {
+            exts.extend(ext(41, &[0, 0]));
+        }
         sh.extend((exts.len() as u16).to_be_bytes());
         sh.extend(exts);
         let mut flight = plain_record(22, &hs_message(2, &sh));
@@ -443,6 +467,26 @@ fn build(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
     keylog.push_str(&c.keylog);
     frames.extend(c.talk.frames);
 
+    // Connections 5 and 6: TLS 1.3 resumption. The server's
+    // NewSessionTicket travels encrypted; decrypted, it links the later
+    // connection that offers it as its PSK.
+    let ticket = [0x7e; 48];
+    let mut c = H2Conn::open(5, 40005, false);
+    let mut nst = 7200u32.to_be_bytes().to_vec();
+    nst.extend([1, 2, 3, 4, 1, 0]);
+    nst.extend((ticket.len() as u16).to_be_bytes());
+    nst.extend(ticket);
+    nst.extend([0, 0]);
+    let r = c.server.seal(22, &hs_message(4, &nst), 0);
+    c.talk.send(false, &r);
+    c.talk.close();
+    keylog.push_str(&c.keylog);
+    frames.extend(c.talk.frames);
+    let mut c = H2Conn::open_psk(6, 40006, false, Some(&ticket));
+    c.talk.close();
+    keylog.push_str(&c.keylog);
+    frames.extend(c.talk.frames);
+
     frames.sort_by_key(|f| f.0);
     let pcap = dir.join("https-edge.pcap");
     write_pcap(&pcap, LinkType::ETHERNET, &frames);
@@ -497,7 +541,7 @@ fn https_edge_cases_decrypt_and_make_sessions() {
     assert_eq!(tls["key_updates"], 1, "{tls}");
     assert_eq!(
         tls["decrypted"].as_u64().unwrap() + tls["partial"].as_u64().unwrap(),
-        3
+        5
     );
     assert_eq!(tls["failed"], 1);
     assert!(r["warnings"].as_array().unwrap().iter().any(|w| w
@@ -510,6 +554,7 @@ fn https_edge_cases_decrypt_and_make_sessions() {
     let sessions = r["sessions"].as_array().unwrap();
     let got: Vec<(Vec<u64>, u64, &str)> = sessions
         .iter()
+        .filter(|s| s["kind"] == "http")
         .map(|s| {
             (
                 s["connections"]
@@ -532,8 +577,20 @@ fn https_edge_cases_decrypt_and_make_sessions() {
     let text = serde_json::to_string(&r).unwrap();
     assert!(!text.contains(ALICE) && !text.contains(BOB));
 
-    // Without the key log: four encrypted connections, no session.
+    // TLS 1.3 resumption, linked through the decrypted ticket: one tls
+    // session of connections 5 and 6.
+    let c6 = conn(&r, 6);
+    assert_eq!(c6["tls"]["handshake"], "psk", "{c6}");
+    assert_eq!(c6["tls"]["resumes"], 5, "{c6}");
+    let tls_sessions: Vec<&Value> = sessions.iter().filter(|s| s["kind"] == "tls").collect();
+    assert_eq!(tls_sessions.len(), 1, "{sessions:?}");
+    assert_eq!(tls_sessions[0]["connections"], serde_json::json!([5, 6]));
+
+    // Without the key log: every connection encrypted, no session; the
+    // PSK resumption is marked but cannot be linked.
     let bare = analyze_json(&[pcap.to_str().unwrap()]);
     assert!(bare["sessions"].as_array().unwrap().is_empty());
     assert!(conns(&bare).iter().all(|c| c["no_session"] == "encrypted"));
+    assert_eq!(conn(&bare, 6)["tls"]["handshake"], "psk");
+    assert_eq!(conn(&bare, 6)["tls"]["resumes"], Value::Null);
 }
