@@ -300,10 +300,7 @@ fn write_lane(
     let x0 = x(c.start);
     let w = (x(c.end) - x0).max(3.0);
     let indent = if lane.data { 22.0 } else { 10.0 };
-    let protocol = c
-        .protocol
-        .and_then(|p| serde_json::to_value(p).ok())
-        .and_then(|v| v.as_str().map(str::to_owned));
+    let protocol = c.protocol_label();
     let mut label = format!("{}conn {}", if lane.data { "└ " } else { "" }, c.id);
     if let Some(p) = &protocol {
         label.push(' ');

@@ -161,6 +161,19 @@ pub struct TlsReport {
     pub inner: Option<InnerProtocol>,
 }
 
+impl ConnectionReport {
+    /// For people: the protocol, with `/2` for cleartext HTTP/2 (`http`,
+    /// `http/2`, `ftp`, `tls`); `None` without payload.
+    pub fn protocol_label(&self) -> Option<String> {
+        let p = serde_json::to_value(self.protocol?).ok()?;
+        let p = p.as_str()?;
+        Some(match (self.protocol, self.http_version) {
+            (Some(crate::proto::Protocol::Http), Some("2")) => format!("{p}/2"),
+            _ => p.to_owned(),
+        })
+    }
+}
+
 impl TlsReport {
     /// For people: how decryption went and what was inside (`decrypted
     /// http/2`, `partial http/1.1`, `no-keys`); `None` without key material.

@@ -502,13 +502,7 @@ fn connection_row(c: &ConnectionReport, local: bool) -> Row {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let mut proto = match c.protocol {
-        Some(p) => serde_json::to_value(p)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default(),
-        None => "-".to_owned(),
-    };
+    let mut proto = c.protocol_label().unwrap_or_else(|| "-".to_owned());
     // TLS: the version and how the handshake went (full, resumed by
     // session id or ticket, psk), and the server name with the sessions.
     let mut sessions = sessions;
