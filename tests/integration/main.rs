@@ -15,6 +15,7 @@ mod http2_corpus;
 mod http_corpus;
 mod http_sessions;
 mod https_edge;
+mod https_sessions;
 mod keylog_corpus;
 mod live;
 mod lossy;
