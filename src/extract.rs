@@ -9,15 +9,21 @@
 //! connections are among its connections, so they come along.
 //!
 //! The output is classic pcap when the inputs have one link type, else
-//! pcapng (an interface per link type). Not yet: key log lines embedded as
-//! a Decryption Secrets Block (once HTTPS sessions exist). Of an IP
-//! datagram split into fragments, only the frame that completed it is
-//! recognised.
+//! pcapng (an interface per link type). With TLS key material (`--keylog`,
+//! or secrets embedded in the inputs), the key log lines of the chosen TLS
+//! connections (by their ClientHello randoms, nothing else) go into a
+//! Decryption Secrets Block before the first packet, and the output is
+//! pcapng: the export decrypts on its own, in sessmap and in Wireshark. A
+//! resumed TLS 1.2 connection whose own random is not in the key log
+//! decrypts with its issuing handshake's line, there when that connection is
+//! chosen too. Of an IP datagram split into fragments, only the frame that
+//! completed it is recognised.
 
 use crate::analyze::{analyze_files, AnalyzeError, BpfFilter, Options};
 use crate::capture::writer::{PcapWriter, PcapngWriter};
 use crate::capture::{CaptureError, Inputs};
 use crate::decode::{Decoder, Endpoint};
+use crate::proto::tls::keylog::KeyStore;
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -54,6 +60,8 @@ pub enum ExtractError {
 pub struct Extracted {
     pub connections: Vec<u64>,
     pub packets: u64,
+    /// TLS connections whose secrets were embedded.
+    pub secrets: u64,
 }
 
 /// The file being written.
@@ -127,14 +135,33 @@ pub fn extract(
     let mut filter = options.filter.as_deref().map(BpfFilter::new).transpose()?;
     let mut inputs = Inputs::open(paths)?;
     let mut decoder = Decoder::new(options.fragments);
-    // One link type in all the inputs: classic pcap; else pcapng.
-    let pcapng = report
-        .inputs
-        .iter()
-        .flat_map(|i| i.linktypes.iter())
-        .collect::<BTreeSet<_>>()
-        .len()
-        > 1;
+    // The chosen TLS connections' key log lines.
+    let embedded = inputs.take_secrets();
+    let mut keylog = String::new();
+    let mut secrets = 0;
+    if !options.keylogs.is_empty() || !embedded.is_empty() {
+        let store = KeyStore::open(&options.keylogs, false).map_err(AnalyzeError::from)?;
+        for (source, text) in &embedded {
+            store.add_embedded(source, text);
+        }
+        for c in report.connections.iter().filter(|c| chosen.contains(&c.id)) {
+            let random = c.tls.as_ref().and_then(|t| t.client_random);
+            if let Some((random, s)) = random.and_then(|r| Some((r, store.secrets(&r)?))) {
+                keylog.push_str(&s.nss_lines(&random));
+                secrets += 1;
+            }
+        }
+    }
+    // One link type in all the inputs and no secrets: classic pcap; else
+    // pcapng.
+    let pcapng = !keylog.is_empty()
+        || report
+            .inputs
+            .iter()
+            .flat_map(|i| i.linktypes.iter())
+            .collect::<BTreeSet<_>>()
+            .len()
+            > 1;
     let mut writer: Option<Output> = None;
     let mut packets = 0u64;
     while let Some(frame) = inputs.next_frame() {
@@ -155,7 +182,11 @@ pub fn extract(
         if writer.is_none() {
             let file = BufWriter::new(File::create(out).map_err(write_error)?);
             writer = Some(if pcapng {
-                Output::Pcapng(PcapngWriter::new(file).map_err(write_error)?)
+                let mut w = PcapngWriter::new(file).map_err(write_error)?;
+                if !keylog.is_empty() {
+                    w.tls_secrets(keylog.as_bytes()).map_err(write_error)?;
+                }
+                Output::Pcapng(w)
             } else {
                 Output::Pcap(PcapWriter::new(file, frame.linktype, true).map_err(write_error)?)
             });
@@ -180,5 +211,6 @@ pub fn extract(
     Ok(Extracted {
         connections: chosen.into_iter().collect(),
         packets,
+        secrets,
     })
 }

@@ -99,9 +99,16 @@ struct ExtractArgs {
     #[arg(long = "connection", value_name = "ID")]
     connections: Vec<u64>,
     /// The capture file to write: pcap (nanosecond timestamps), or pcapng
-    /// when the inputs have several link types.
+    /// when the inputs have several link types or TLS secrets go with it.
     #[arg(short = 'w', long = "write", value_name = "FILE", required = true)]
     write: PathBuf,
+    /// A TLS key log, as for analyze (repeatable): the report's ids depend
+    /// on what decrypts. The chosen TLS connections' key log lines (theirs
+    /// only) are embedded in the export as a pcapng Decryption Secrets
+    /// Block, so that it decrypts on its own (in Wireshark too); so are
+    /// those of secrets embedded in the inputs.
+    #[arg(long = "keylog", value_name = "FILE")]
+    keylogs: Vec<PathBuf>,
     /// Only frames matching this BPF expression, as for analyze.
     #[arg(
         short = 'f',
@@ -567,13 +574,14 @@ fn extract(mut args: ExtractArgs) -> anyhow::Result<Outcome> {
     options.flows.idle_timeout_ns = u64::try_from(args.idle_timeout.as_nanos()).unwrap_or(u64::MAX);
     options.correlate.sessions.cookies = args.cookies;
     options.correlate.sessions.url_params = args.url_params;
+    options.keylogs = args.keylogs;
     let selection = sessmap::extract::Selection {
         sessions: args.sessions,
         connections: args.connections,
     };
     let done = sessmap::extract::extract(&args.files, &options, &selection, &args.write)?;
     eprintln!(
-        "sessmap: wrote {} of {} to {}",
+        "sessmap: wrote {} of {} to {}{}",
         if done.packets == 1 {
             "1 packet".to_owned()
         } else {
@@ -584,7 +592,12 @@ fn extract(mut args: ExtractArgs) -> anyhow::Result<Outcome> {
         } else {
             format!("{} connections", done.connections.len())
         },
-        args.write.display()
+        args.write.display(),
+        match done.secrets {
+            0 => String::new(),
+            1 => ", with the TLS secrets of 1 connection".to_owned(),
+            n => format!(", with the TLS secrets of {n} connections"),
+        }
     );
     Ok(Outcome::Ok)
 }

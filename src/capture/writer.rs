@@ -87,6 +87,17 @@ impl<W: Write> PcapngWriter<W> {
         Ok(self.interfaces.len() as u32 - 1)
     }
 
+    /// A Decryption Secrets Block (pcapng, type 10) of TLS key log lines
+    /// (secrets type `TLSK`), as `editcap --inject-secrets tls,FILE` writes.
+    pub fn tls_secrets(&mut self, keylog: &[u8]) -> io::Result<()> {
+        let mut body = Vec::with_capacity(8 + keylog.len() + 3);
+        body.extend_from_slice(&0x544c_534bu32.to_le_bytes());
+        body.extend_from_slice(&(keylog.len() as u32).to_le_bytes());
+        body.extend_from_slice(keylog);
+        body.resize(body.len().div_ceil(4) * 4, 0);
+        block(&mut self.out, 10, &body)
+    }
+
     /// One packet; `orig_len` may exceed `data.len()` (snaplen).
     pub fn write(
         &mut self,

@@ -159,6 +159,10 @@ pub struct TlsReport {
     /// The protocol inside, once decrypted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inner: Option<InnerProtocol>,
+    /// The ClientHello's random: how `extract` finds the connection's
+    /// secrets to embed. Not reported.
+    #[serde(skip)]
+    pub client_random: Option<[u8; 32]>,
 }
 
 impl ConnectionReport {

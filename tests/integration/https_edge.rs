@@ -586,6 +586,63 @@ fn https_edge_cases_decrypt_and_make_sessions() {
     assert_eq!(tls_sessions.len(), 1, "{sessions:?}");
     assert_eq!(tls_sessions[0]["connections"], serde_json::json!([5, 6]));
 
+    // Extracting alice's session takes her connections' secrets along (a
+    // Decryption Secrets Block): the export decrypts without --keylog, in
+    // sessmap and in tshark, and holds no other connection's secrets.
+    let alice = sessions
+        .iter()
+        .find(|s| s["connections"] == serde_json::json!([1, 2]))
+        .unwrap();
+    let out = dir.path().join("alice.pcapng");
+    let x = sessmap(&[
+        "extract",
+        pcap.to_str().unwrap(),
+        "--keylog",
+        keys.to_str().unwrap(),
+        "--session",
+        &alice["id"].to_string(),
+        "-w",
+        out.to_str().unwrap(),
+    ]);
+    assert!(x.status.success(), "{}", stderr(&x));
+    assert!(
+        stderr(&x).contains("with the TLS secrets of 2 connections"),
+        "{}",
+        stderr(&x)
+    );
+    let again = analyze_json(&[out.to_str().unwrap()]);
+    let s = again["sessions"].as_array().unwrap();
+    assert_eq!(s.len(), 1, "{s:?}");
+    assert_eq!(s[0]["requests"], 5);
+    assert_eq!(s[0]["connections"], serde_json::json!([1, 2]));
+    assert!(conns(&again)
+        .iter()
+        .all(|c| c["tls"]["decryption"] == "decrypted"));
+    let bytes = std::fs::read(&out).unwrap();
+    for other in [3u8, 4, 5, 6] {
+        assert!(
+            !bytes.windows(64).any(|w| w == hex(&[other; 32]).as_bytes()),
+            "connection {other}'s client random is in the export"
+        );
+    }
+    if let Ok(t) = std::process::Command::new("tshark")
+        .args([
+            "-r",
+            out.to_str().unwrap(),
+            "-Y",
+            "http2.header",
+            "-T",
+            "fields",
+            "-e",
+            "http2.header.name",
+        ])
+        .output()
+    {
+        // tshark reads the embedded secrets and HPACK the same way.
+        let text = String::from_utf8_lossy(&t.stdout);
+        assert!(text.contains(":path") && text.contains("cookie"), "{text}");
+    }
+
     // Without the key log: every connection encrypted, no session; the
     // PSK resumption is marked but cannot be linked.
     let bare = analyze_json(&[pcap.to_str().unwrap()]);

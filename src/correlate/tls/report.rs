@@ -131,6 +131,7 @@ pub(crate) fn tls_report(t: &TlsParser) -> TlsReport {
             let [client, server] = t.decrypted_bytes();
             PerSide { client, server }
         }),
+        client_random: f.client_random,
         inner: t.inner_version().map(|version| InnerProtocol {
             protocol: "http",
             version,

@@ -44,6 +44,29 @@ pub struct Secrets {
     pub client_early: Option<Vec<u8>>,
 }
 
+impl Secrets {
+    /// The key log lines (NSS format) for these secrets of `client_random`:
+    /// for a Decryption Secrets Block in an export, never for a report.
+    pub fn nss_lines(&self, client_random: &[u8; 32]) -> String {
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let random = hex(client_random);
+        let mut out = String::new();
+        for (label, secret) in [
+            ("CLIENT_RANDOM", &self.master),
+            ("CLIENT_EARLY_TRAFFIC_SECRET", &self.client_early),
+            ("CLIENT_HANDSHAKE_TRAFFIC_SECRET", &self.client_handshake),
+            ("SERVER_HANDSHAKE_TRAFFIC_SECRET", &self.server_handshake),
+            ("CLIENT_TRAFFIC_SECRET_0", &self.client_traffic),
+            ("SERVER_TRAFFIC_SECRET_0", &self.server_traffic),
+        ] {
+            if let Some(secret) = secret {
+                out.push_str(&format!("{label} {random} {}\n", hex(secret)));
+            }
+        }
+        out
+    }
+}
+
 // Secrets never appear in debug output either.
 impl std::fmt::Debug for Secrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -369,6 +392,11 @@ impl KeyStore {
         if self.live {
             let _ = self.refresh_now();
         }
+    }
+
+    /// The secrets known for a handshake (for exports).
+    pub fn secrets(&self, client_random: &[u8; 32]) -> Option<Secrets> {
+        self.read_log().get(client_random).cloned()
     }
 
     /// Remembers the master secret a session id or ticket resumes.
