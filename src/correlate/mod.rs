@@ -154,19 +154,23 @@ impl ConsumerFactory for Correlator {
         let protocol = parser.protocol();
         let requests = http_counters.map_or(0, |c| c.requests);
         let http_version = http.filter(|h| h.saw_http()).map(|h| h.version());
-        let decrypted = parser.tls().is_some_and(|t| {
+        let decrypted = parser.tls().and_then(|t| {
             matches!(
                 t.decryption(),
                 Some(Decryption::Decrypted | Decryption::Partial)
-            ) && t.decrypted_bytes() != [0, 0]
+            )
+            .then(|| t.decrypted_bytes() != [0, 0])
         });
         let no_session = match protocol {
             None if parser.gap_first() => NoSession::GapBeforeRequest,
             None => NoSession::NoPayload,
-            Some(Protocol::Tls) if decrypted && http.is_some_and(|h| h.saw_http()) => {
+            Some(Protocol::Tls)
+                if decrypted == Some(true) && http.is_some_and(|h| h.saw_http()) =>
+            {
                 NoSession::NoSessionCookie
             }
-            Some(Protocol::Tls) if decrypted => NoSession::NotHttp,
+            Some(Protocol::Tls) if decrypted == Some(true) => NoSession::NotHttp,
+            Some(Protocol::Tls) if decrypted == Some(false) => NoSession::NoApplicationData,
             Some(Protocol::Tls) => NoSession::Encrypted,
             Some(Protocol::Unknown) if http.is_some_and(|h| h.gap_before_first_request()) => {
                 NoSession::GapBeforeRequest

@@ -102,10 +102,12 @@ impl<'a> HttpView<'a> {
         }
     }
 
+    /// Whether the connection spoke HTTP: a request or response (HTTP/1.x),
+    /// or HTTP/2 frames (even a connection opened and never used).
     pub fn saw_http(self) -> bool {
         match self {
             HttpView::V1(p) => p.saw_http(),
-            HttpView::V2(p) => p.saw_http(),
+            HttpView::V2(p) => p.saw_http() || p.h2.frames > 0,
         }
     }
 

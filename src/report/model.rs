@@ -249,6 +249,9 @@ pub enum NoSession {
     NoPayload,
     NotHttp,
     Encrypted,
+    /// TLS decrypted, but only the handshake was sent (a connection opened
+    /// and never used).
+    NoApplicationData,
     /// HTTP, but no request carried or received a session cookie.
     NoSessionCookie,
     /// The capture lost the start of the client's stream.
@@ -264,6 +267,7 @@ impl NoSession {
             NoSession::NoPayload => "no payload",
             NoSession::NotHttp => "not HTTP",
             NoSession::Encrypted => "encrypted",
+            NoSession::NoApplicationData => "TLS handshake only",
             NoSession::NoSessionCookie => "HTTP without session cookie",
             NoSession::GapBeforeRequest => "gap before any request",
             NoSession::FtpUnlinked => "FTP data, unlinked",
