@@ -76,10 +76,59 @@ enum Step {
     ReadError,
 }
 
+/// Where records come from: pcap-parser over a stream (gzip, stdin,
+/// pcapng), or a plain classic pcap file mapped into memory and parsed in
+/// place (no read copy, each record header parsed once).
+enum Backend {
+    Stream(Box<dyn PcapReaderIterator + Send>),
+    Mapped(Mapped),
+}
+
+/// A classic pcap file in memory. (A file truncated by another process
+/// while it is mapped would fault; a file still growing is read as far as
+/// it was when opened.)
+struct Mapped {
+    map: memmap2::Mmap,
+    /// Offset of the next record header.
+    pos: usize,
+    /// The file's byte order is not the machine's.
+    swapped: bool,
+    /// The peeked record: data offset, captured and original length.
+    record: Option<(usize, usize, u32)>,
+}
+
+impl Mapped {
+    fn u32_at(&self, at: usize) -> u32 {
+        let b = [
+            self.map[at],
+            self.map[at + 1],
+            self.map[at + 2],
+            self.map[at + 3],
+        ];
+        if self.swapped {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    }
+}
+
+/// The classic pcap magic (as little-endian bytes on disk, then swapped):
+/// microsecond and nanosecond timestamps.
+fn pcap_magic(head: &[u8]) -> Option<(bool, bool)> {
+    match head.get(..4)? {
+        [0xd4, 0xc3, 0xb2, 0xa1] => Some((false, false)),
+        [0xa1, 0xb2, 0xc3, 0xd4] => Some((true, false)),
+        [0x4d, 0x3c, 0xb2, 0xa1] => Some((false, true)),
+        [0xa1, 0xb2, 0x3c, 0x4d] => Some((true, true)),
+        _ => None,
+    }
+}
+
 pub struct FileSource {
     index: usize,
     path: PathBuf,
-    reader: Box<dyn PcapReaderIterator + Send>,
+    backend: Backend,
     /// Bytes of the record handed out by `take`, consumed on the next call.
     pending_consume: usize,
     legacy_linktype: LinkType,
@@ -108,6 +157,11 @@ impl FileSource {
     /// to the first packet so that header problems surface here.
     pub fn open(path: &Path, index: usize) -> Result<FileSource, CaptureError> {
         let named = shown(path);
+        if let Some(mut source) = FileSource::open_mapped(path, index) {
+            source.peek();
+            source.check_linktypes()?;
+            return Ok(source);
+        }
         let raw: Box<dyn Read + Send> = if path.as_os_str() == "-" {
             Box::new(std::io::stdin())
         } else {
@@ -173,7 +227,7 @@ impl FileSource {
         let mut source = FileSource {
             index,
             path: path.to_owned(),
-            reader,
+            backend: Backend::Stream(reader),
             pending_consume: 0,
             legacy_linktype: LinkType::ETHERNET,
             legacy_nanos: false,
@@ -195,6 +249,66 @@ impl FileSource {
             },
         };
         source.peek();
+        source.check_linktypes()?;
+        Ok(source)
+    }
+
+    /// A plain classic pcap file, mapped; `None` for anything else (stdin,
+    /// gzip, pcapng, a file too short for a header), which is streamed.
+    fn open_mapped(path: &Path, index: usize) -> Option<FileSource> {
+        if path.as_os_str() == "-" {
+            return None;
+        }
+        let file = File::open(path).ok()?;
+        if !file.metadata().ok()?.is_file() {
+            return None;
+        }
+        // SAFETY: the map is only read; see `Mapped` for a file changed
+        // while it is read.
+        let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+        let (swapped, nanos) = pcap_magic(&map)?;
+        if map.len() < 24 {
+            return None;
+        }
+        let m = Mapped {
+            map,
+            pos: 24,
+            swapped,
+            record: None,
+        };
+        let linktype = LinkType(m.u32_at(20));
+        let mut linktypes = BTreeSet::new();
+        linktypes.insert(linktype.to_string());
+        Some(FileSource {
+            index,
+            path: path.to_owned(),
+            backend: Backend::Mapped(m),
+            pending_consume: 0,
+            legacy_linktype: linktype,
+            legacy_nanos: nanos,
+            interfaces: Vec::new(),
+            peeked: None,
+            last_ts_ns: 0,
+            buffer_bytes: BUFFER_BYTES,
+            gzip_end: GzipEnd::default(),
+            done: false,
+            secrets: Vec::new(),
+            secrets_read: 0,
+            summary: InputSummary {
+                path: path.display().to_string(),
+                format: InputFormat::Pcap,
+                compressed: false,
+                linktypes,
+                packets: 0,
+                warning: None,
+            },
+        })
+    }
+
+    /// Refuses an input none of whose link types sessmap decodes.
+    fn check_linktypes(&self) -> Result<(), CaptureError> {
+        let path = &self.path;
+        let source = self;
         if source.summary.format == InputFormat::Pcap && !source.legacy_linktype.is_supported() {
             return Err(CaptureError::UnsupportedLinkType {
                 path: path.to_owned(),
@@ -210,12 +324,15 @@ impl FileSource {
                 linktype: source.interfaces[0].linktype,
             });
         }
-        Ok(source)
+        Ok(())
     }
 
     /// Bytes of the (decompressed) input read so far.
     pub fn consumed(&self) -> u64 {
-        self.reader.consumed() as u64
+        match &self.backend {
+            Backend::Stream(r) => r.consumed() as u64,
+            Backend::Mapped(m) => m.pos as u64,
+        }
     }
 
     pub fn summary(&self) -> &InputSummary {
@@ -232,11 +349,18 @@ impl FileSource {
             if self.done {
                 return None;
             }
+            let reader = match &mut self.backend {
+                Backend::Stream(r) => r,
+                Backend::Mapped(_) => {
+                    self.peek_mapped();
+                    continue;
+                }
+            };
             if self.pending_consume > 0 {
-                self.reader.consume(self.pending_consume);
+                reader.consume(self.pending_consume);
                 self.pending_consume = 0;
             }
-            let step = match self.reader.next() {
+            let step = match reader.next() {
                 Ok((offset, block)) => {
                     if let PcapBlockOwned::NG(Block::DecryptionSecrets(dsb)) = &block {
                         if dsb.secrets_type.0 == DSB_TLS_KEY_LOG
@@ -260,7 +384,7 @@ impl FileSource {
                         self.last_ts_ns,
                     );
                     if !matches!(step, Step::Packet(_)) {
-                        self.reader.consume(offset);
+                        reader.consume(offset);
                     }
                     step
                 }
@@ -279,15 +403,16 @@ impl FileSource {
                     None => self.done = true,
                 },
                 Step::NeedMore => {
-                    if self.reader.refill().is_err() {
+                    if self.stream().refill().is_err() {
                         self.stop("read error (I/O or corrupt gzip stream)");
                     }
                 }
                 Step::TooSmall => {
                     if self.buffer_bytes < MAX_RECORD_BYTES {
                         self.buffer_bytes *= 4;
-                        self.reader.grow(self.buffer_bytes);
-                        if self.reader.refill().is_err() {
+                        let n = self.buffer_bytes;
+                        self.stream().grow(n);
+                        if self.stream().refill().is_err() {
                             self.stop("read error (I/O or corrupt gzip stream)");
                         }
                     } else {
@@ -306,6 +431,53 @@ impl FileSource {
         }
     }
 
+    fn stream(&mut self) -> &mut Box<dyn PcapReaderIterator + Send> {
+        match &mut self.backend {
+            Backend::Stream(r) => r,
+            Backend::Mapped(_) => unreachable!("only streamed inputs refill"),
+        }
+    }
+
+    /// The next record of a mapped classic pcap: sets `peeked`, or ends
+    /// the input (cleanly at its end, with a warning when a record is cut
+    /// short or its length is corrupt).
+    fn peek_mapped(&mut self) {
+        let Backend::Mapped(m) = &mut self.backend else {
+            return;
+        };
+        let len = m.map.len();
+        if m.pos == len {
+            self.done = true;
+            return;
+        }
+        if len - m.pos < 16 {
+            self.stop("file cut short in the middle of a record");
+            return;
+        }
+        let ts_sec = u64::from(m.u32_at(m.pos));
+        let frac = u64::from(m.u32_at(m.pos + 4));
+        let caplen = m.u32_at(m.pos + 8) as usize;
+        let orig_len = m.u32_at(m.pos + 12);
+        if caplen > MAX_RECORD_BYTES {
+            self.stop("record length over 16 MiB (corrupt record header)");
+            return;
+        }
+        if len - m.pos - 16 < caplen {
+            self.stop("file cut short in the middle of a record");
+            return;
+        }
+        m.record = Some((m.pos + 16, caplen, orig_len));
+        let frac = if self.legacy_nanos {
+            frac
+        } else {
+            frac * 1_000
+        };
+        self.peeked = Some(Peeked {
+            ts_ns: (ts_sec * 1_000_000_000).saturating_add(frac),
+            linktype: self.legacy_linktype,
+        });
+    }
+
     /// Whether embedded secrets wait to be taken.
     pub fn has_secrets(&self) -> bool {
         !self.secrets.is_empty()
@@ -320,7 +492,23 @@ impl FileSource {
     /// The packet `peek` announced. Returns `None` if there is none.
     pub fn take(&mut self) -> Option<Frame<'_>> {
         let p = self.peeked.take()?;
-        let (offset, block) = self.reader.next().ok()?;
+        let reader = match &mut self.backend {
+            Backend::Mapped(m) => {
+                let (at, caplen, orig_len) = m.record.take()?;
+                m.pos = at + caplen;
+                self.summary.packets += 1;
+                self.last_ts_ns = p.ts_ns;
+                return Some(Frame {
+                    ts_ns: p.ts_ns,
+                    linktype: p.linktype,
+                    data: &m.map[at..at + caplen],
+                    orig_len,
+                    input: self.index,
+                });
+            }
+            Backend::Stream(r) => r,
+        };
+        let (offset, block) = reader.next().ok()?;
         self.pending_consume = offset;
         let (data, orig_len) = match block {
             PcapBlockOwned::Legacy(b) => (b.data, b.origlen),
@@ -353,7 +541,7 @@ impl FileSource {
     }
 
     fn stop(&mut self, why: &str) {
-        let offset = self.reader.consumed() + self.pending_consume;
+        let offset = self.consumed() as usize + self.pending_consume;
         self.summary.warning = Some(format!(
             "{}: {} at byte {} (after {}); the report covers what was read",
             shown(&self.path).display(),
@@ -536,6 +724,97 @@ fn units_to_ns(units: u64, iface: &Interface) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Frames and the warning of an input, read to its end.
+    fn read_all(path: &Path) -> (Vec<(u64, Vec<u8>, u32)>, Option<String>, bool) {
+        let mut s = FileSource::open(path, 0).unwrap();
+        let mapped = matches!(s.backend, Backend::Mapped(_));
+        let mut frames = Vec::new();
+        while s.peek().is_some() {
+            let f = s.take().unwrap();
+            frames.push((f.ts_ns, f.data.to_vec(), f.orig_len));
+        }
+        (frames, s.summary().warning.clone(), mapped)
+    }
+
+    #[test]
+    fn mapped_pcap_reads_as_the_stream_does_even_when_broken() {
+        use std::io::Write;
+        let record = |ts: u32, frac: u32, data: &[u8], orig: u32, be: bool| {
+            let mut r = Vec::new();
+            for v in [ts, frac, data.len() as u32, orig] {
+                r.extend(if be { v.to_be_bytes() } else { v.to_le_bytes() });
+            }
+            r.extend(data);
+            r
+        };
+        let dir = tempfile::tempdir().unwrap();
+        for (be, nanos) in [(false, false), (true, false), (false, true), (true, true)] {
+            let magic: u32 = if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 };
+            let mut head = Vec::new();
+            for v in [magic, 0x0004_0002, 0, 0, 65535, 1] {
+                head.extend(if be { v.to_be_bytes() } else { v.to_le_bytes() });
+            }
+            // v2.4 is two u16s: rebuild it in the file's order.
+            head[4..8].copy_from_slice(&if be { [0, 2, 0, 4] } else { [2, 0, 4, 0] });
+            let good = [
+                record(1_700_000_000, 5, b"first frame", 60, be),
+                record(1_700_000_001, 999_999, &[7; 100], 1514, be),
+            ]
+            .concat();
+            let cases: Vec<Vec<u8>> = vec![
+                good.clone(),
+                // A record header cut short.
+                [&good[..], &record(1, 2, b"x", 1, be)[..9]].concat(),
+                // Data cut short.
+                [&good[..], &record(1, 2, &[1; 50], 50, be)[..40]].concat(),
+                // A corrupt length.
+                [
+                    &good[..],
+                    &record(1, 2, b"", 0, be)[..8],
+                    &if be {
+                        (64u32 << 20).to_be_bytes()
+                    } else {
+                        (64u32 << 20).to_le_bytes()
+                    }[..],
+                    &[0; 8][..],
+                ]
+                .concat(),
+            ];
+            for (i, body) in cases.iter().enumerate() {
+                let bytes = [&head[..], &body[..]].concat();
+                let plain = dir.path().join(format!("c{i}.pcap"));
+                std::fs::write(&plain, &bytes).unwrap();
+                let gz = dir.path().join(format!("c{i}.pcap.gz"));
+                let mut e = flate2::write::GzEncoder::new(
+                    std::fs::File::create(&gz).unwrap(),
+                    flate2::Compression::fast(),
+                );
+                e.write_all(&bytes).unwrap();
+                e.finish().unwrap();
+                let (frames, warning, mapped) = read_all(&plain);
+                let (sframes, swarning, smapped) = read_all(&gz);
+                assert!(mapped && !smapped);
+                assert_eq!(frames, sframes, "case {i} be {be} nanos {nanos}");
+                assert_eq!(frames.len(), 2, "case {i}");
+                let strip = |w: Option<String>| w.map(|w| w.split_once(": ").unwrap().1.to_owned());
+                if i == 3 {
+                    // The stream only sees a record running past the end;
+                    // the map knows its length field is corrupt.
+                    assert!(warning
+                        .as_deref()
+                        .unwrap()
+                        .contains("record length over 16 MiB"));
+                    assert!(swarning.as_deref().unwrap().contains("cut short"));
+                } else {
+                    assert_eq!(strip(warning.clone()), strip(swarning), "case {i}");
+                }
+                assert_eq!(warning.is_some(), i > 0, "case {i}");
+                let frac = if nanos { 5 } else { 5_000 };
+                assert_eq!(frames[0].0, 1_700_000_000 * 1_000_000_000 + frac);
+            }
+        }
+    }
 
     #[test]
     fn tsresol_decimal_and_binary() {
