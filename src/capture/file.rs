@@ -725,8 +725,12 @@ fn units_to_ns(units: u64, iface: &Interface) -> u64 {
 mod tests {
     use super::*;
 
-    /// Frames and the warning of an input, read to its end.
-    fn read_all(path: &Path) -> (Vec<(u64, Vec<u8>, u32)>, Option<String>, bool) {
+    /// A frame's timestamp, bytes and original length.
+    type Read = (u64, Vec<u8>, u32);
+
+    /// Frames and the warning of an input, read to its end, and whether it
+    /// was mapped.
+    fn read_all(path: &Path) -> (Vec<Read>, Option<String>, bool) {
         let mut s = FileSource::open(path, 0).unwrap();
         let mapped = matches!(s.backend, Backend::Mapped(_));
         let mut frames = Vec::new();
