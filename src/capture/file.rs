@@ -95,7 +95,13 @@ struct Mapped {
     swapped: bool,
     /// The peeked record: data offset, captured and original length.
     record: Option<(usize, usize, u32)>,
+    /// Bytes before this offset were given back to the kernel.
+    released: usize,
 }
+
+/// Mapped pages already read are released in steps of this size, so that
+/// the process's resident memory does not grow with the file.
+const RELEASE_STEP: usize = 2 << 20;
 
 impl Mapped {
     fn u32_at(&self, at: usize) -> u32 {
@@ -270,11 +276,14 @@ impl FileSource {
         if map.len() < 24 {
             return None;
         }
+        // Read ahead: the file is read once, front to back.
+        let _ = map.advise(memmap2::Advice::Sequential);
         let m = Mapped {
             map,
             pos: 24,
             swapped,
             record: None,
+            released: 0,
         };
         let linktype = LinkType(m.u32_at(20));
         let mut linktypes = BTreeSet::new();
@@ -446,6 +455,21 @@ impl FileSource {
             return;
         };
         let len = m.map.len();
+        // No frame borrows the map here (`take`'s frame lives until the
+        // next call): pages wholly before this record are not read again.
+        let page_start = m.pos & !4095;
+        if page_start >= m.released + RELEASE_STEP {
+            // SAFETY: the range is before every byte still to be read, and
+            // the file-backed pages come back from the page cache if read.
+            let _ = unsafe {
+                m.map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    m.released,
+                    page_start - m.released,
+                )
+            };
+            m.released = page_start;
+        }
         if m.pos == len {
             self.done = true;
             return;
