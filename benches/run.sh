@@ -3,11 +3,21 @@
 #
 #   bash benches/run.sh
 #
+# The capture: the realistic one of ../shared/bench/gen_capture.py when it
+# is there (bench-out/big.pcap with its truth bench-out/big.truth.json; make
+# them as root with
+#   python3 ../shared/bench/gen_capture.py --preset big --seed 2 \
+#       --out bench-out/big.pcap --truth bench-out/big.truth.json
+# about 1 minute here, 1.46 GB), else the synthetic one of examples/gencap.rs.
+# REAL=bench-out/other.pcap (with other.truth.json beside it) picks another
+# realistic capture; REAL=none forces the synthetic one.
+#
 # Environment:
 #   SIZE_MB=400   size of the generated capture, in 10^6 bytes
 #   SEED=1        gencap seed
 #   ROUNDS=3      timed rounds (each: libpcap loop, readloop, sessmap)
 #   TSHARK=1      also time `tshark -q -z conv,tcp` once (slow)
+#   TCPFLOW=0     leave out `tcpflow -r` (timed once when installed)
 #   READLOOP=0    leave out the readloop example (sessmap's reader alone)
 #
 # Steps: build sessmap (release), the gencap and readloop examples and the C
@@ -25,7 +35,8 @@
 # root on a Debian-like system.
 #
 # Exit status: 0 ok; 1 a build, generation or timed command failed;
-# 3 everything ran but sessmap's report disagrees with the generator.
+# 3 everything ran but sessmap's report disagrees with the generator (or,
+# on the realistic capture, with its truth: benches/truth_check.py).
 
 set -euo pipefail
 export LC_ALL=C  # a '.' decimal point in $EPOCHREALTIME and awk
@@ -37,9 +48,16 @@ SEED=${SEED:-1}
 ROUNDS=${ROUNDS:-3}
 TSHARK=${TSHARK:-0}
 READLOOP=${READLOOP:-1}
+TCPFLOW=${TCPFLOW:-1}
 OUT=bench-out
 PCAP=$OUT/bench.pcap
 META=$OUT/bench.gencap.txt
+REAL=${REAL:-$OUT/big.pcap}
+TRUTH=""
+if [[ $REAL != none && -f $REAL && -f ${REAL%.pcap}.truth.json ]]; then
+    PCAP=$REAL
+    TRUTH=${REAL%.pcap}.truth.json
+fi
 SESSMAP=target/release/sessmap
 GENCAP=target/release/examples/gencap
 READER=target/release/examples/readloop
@@ -75,6 +93,10 @@ gcc -O2 benches/pcap_loop.c -lpcap -o "$LOOP" || die "building $LOOP failed"
 
 # --- the capture ------------------------------------------------------------
 mkdir -p "$OUT"
+if [[ -n $TRUTH ]]; then
+    echo "== using the realistic capture $PCAP (truth $TRUTH)"
+    META=/nonexistent
+else
 # The generator's source hash is part of the key: a changed gencap regenerates.
 want="size_mb=$SIZE_MB seed=$SEED gencap=$(sha256sum examples/gencap.rs | cut -c1-12)"
 if [[ -f $PCAP && -f $META ]] && grep -qx "# $want" "$META"; then
@@ -88,6 +110,7 @@ else
         || die "gencap failed"
     mv "$PCAP.tmp" "$PCAP"
     mv "$META.tmp" "$META"
+fi
 fi
 meta() { sed -n "s/^$1=//p" "$META" 2>/dev/null; }
 file_bytes=$(stat -c %s "$PCAP")
@@ -136,6 +159,14 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 packets=$(sed -n 's/.*packets=\([0-9]*\).*/\1/p' "$tmp/loop.out")
 
+tf_s=""; tf_kb=""
+if [[ $TCPFLOW == 1 ]] && command -v tcpflow >/dev/null; then
+    mkdir -p "$tmp/flows"
+    timed tcpflow /dev/null tcpflow -r "$PCAP" -o "$tmp/flows"
+    tf_s=$T_S; tf_kb=$T_KB
+    rm -rf "$tmp/flows"
+    echo "   once     tcpflow    ${tf_s}s (time %e ${T_E}s)  ${tf_kb} KB"
+fi
 ts_s=""; ts_kb=""
 if [[ $TSHARK == 1 ]]; then
     timed tshark "$OUT/tshark-conv.txt" tshark -q -z conv,tcp -r "$PCAP"
@@ -148,6 +179,14 @@ echo "== checking sessmap's report (untimed run)"
 "$SESSMAP" analyze --format json -o "$OUT/report.json" "$PCAP" 2> "$OUT/report.stderr" \
     || { cat "$OUT/report.stderr" >&2; die "sessmap (check run) failed"; }
 if [[ -s $OUT/report.stderr ]]; then sed 's/^/   stderr: /' "$OUT/report.stderr"; fi
+truth_ok=1
+if [[ -n $TRUTH ]]; then
+    echo "== checking sessions against $TRUTH"
+    "$SESSMAP" analyze --show-secrets --format json -o "$OUT/report-secrets.json" "$PCAP" 2>/dev/null \
+        || die "sessmap (truth run) failed"
+    python3 benches/truth_check.py "$OUT/report-secrets.json" "$TRUTH" || truth_ok=0
+    rm -f "$OUT/report-secrets.json"
+fi
 jq -r '
   def sum(f): [.connections[] | f] | add // 0;
   "stats.packets=\(.stats.packets)",
@@ -195,7 +234,7 @@ if [[ -f $META ]]; then
 fi
 check "warnings" "$(fact report.warnings)" 0
 check "limits tripped" "$(fact report.limits)" none
-echo "   other: peak_open_connections=$(fact stats.peak_open_connections) (gencap max open: $(meta max_open_connections)), capture_seconds=$(meta capture_seconds)"
+[[ -n $TRUTH ]] || echo "   other: peak_open_connections=$(fact stats.peak_open_connections) (gencap max open: $(meta max_open_connections)), capture_seconds=$(meta capture_seconds)"
 grep '^state\.' "$OUT/report.facts" | sed 's/^/   sessmap /' | tr '\n' ' '; echo
 if [[ -n $ts_s ]]; then
     echo "   tshark conv,tcp conversations: $(grep -c '<->' "$OUT/tshark-conv.txt")"
@@ -212,7 +251,9 @@ row() { # NAME SECS PEAK_KB
 L=$(median "${loop_s[@]}")
 S=$(median "${sm_s[@]}")
 echo
-echo "Capture: $PCAP, $(awk -v b="$file_bytes" 'BEGIN {printf "%.1f", b / 1e6}') MB, $packets packets, $(meta connections) connections; $ROUNDS rounds, median wall time; peak RSS is the largest of the rounds."
+conns=$(meta connections)
+if [[ -n $TRUTH ]]; then conns=$(jq '.counts.tcp_connections' "$TRUTH"); fi
+echo "Capture: $PCAP, $(awk -v b="$file_bytes" 'BEGIN {printf "%.1f", b / 1e6}') MB, $packets packets, $conns connections; $ROUNDS rounds, median wall time; peak RSS is the largest of the rounds."
 echo
 echo "| command | wall s (median) | × libpcap loop | MB/s | packets/s | peak RSS MiB |"
 echo "|---|---:|---:|---:|---:|---:|"
@@ -221,12 +262,13 @@ if [[ $READLOOP == 1 ]]; then
     row "readloop (sessmap's reader only)" "$(median "${rd_s[@]}")" "$(maxof "${rd_kb[@]}")"
 fi
 row "sessmap analyze --format json" "$S" "$(maxof "${sm_kb[@]}")"
+if [[ -n $tf_s ]]; then row "tcpflow -r (1 run)" "$tf_s" "$tf_kb"; fi
 if [[ -n $ts_s ]]; then row "tshark -q -z conv,tcp (1 run)" "$ts_s" "$ts_kb"; fi
 echo
 echo "sessmap/loop ratio: $(awk -v s="$S" -v l="$L" 'BEGIN {printf "%.2f", s / l}') (median wall times)"
 echo "raw: loop_s=(${loop_s[*]}) loop_kb=(${loop_kb[*]})${rd_s:+ readloop_s=(${rd_s[*]}) readloop_kb=(${rd_kb[*]})} sessmap_s=(${sm_s[*]}) sessmap_kb=(${sm_kb[*]})${ts_s:+ tshark_s=$ts_s tshark_kb=$ts_kb}"
 
-if [[ $mismatch -ne 0 ]]; then
+if [[ $mismatch -ne 0 || $truth_ok -ne 1 ]]; then
     echo "run.sh: sessmap's report disagrees with the generator (see MISMATCH above)" >&2
     exit 3
 fi
