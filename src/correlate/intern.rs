@@ -1,7 +1,7 @@
 //! String interning for facts kept until the end of the capture: each
 //! distinct name, value or host is stored once.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::rc::Rc;
 
 #[derive(Debug, Default)]

@@ -27,7 +27,8 @@ use crate::report::{
 };
 use ftp::FtpSessions;
 use http::HttpSessions;
-use std::collections::{BTreeMap, HashMap};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 #[derive(Debug, Clone, Default)]

@@ -21,7 +21,8 @@
 use super::intern::Interner;
 use crate::proto::http::{Auth, Transaction};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 /// Cookie names that hold session ids in the frameworks people run.
@@ -226,7 +227,7 @@ pub struct HttpSessions {
     pub basic_auth: BTreeMap<u64, String>,
     /// For the live view: distinct keys of session cookie names and URL
     /// ids seen so far, and the newest few ("NAME on HOST").
-    live_keys: std::collections::HashSet<(u32, u32)>,
+    live_keys: FxHashSet<(u32, u32)>,
     pub newest: std::collections::VecDeque<String>,
 }
 
@@ -484,7 +485,7 @@ impl HttpSessions {
         // 1. Facts for the verdicts, each gathered in one pass.
         // Per (site, name) set by the server: any long-lived Set-Cookie;
         // all values random.
-        let mut set_summary: HashMap<(u32, u32), (bool, bool)> = HashMap::new();
+        let mut set_summary: HashMap<(u32, u32), (bool, bool)> = HashMap::default();
         for ((n, v), infos) in &sets {
             for i in infos {
                 let e = set_summary
@@ -497,8 +498,8 @@ impl HttpSessions {
         // Per key: the client addresses that sent it; per heuristic
         // (site, name): distinct well-known-name values sent with it (two
         // are enough to know it spans sessions).
-        let mut clients_of: HashMap<(u32, u32, u32, KeyKind), BTreeSet<IpAddr>> = HashMap::new();
-        let mut partners: HashMap<(u32, u32), BTreeSet<(u32, u32)>> = HashMap::new();
+        let mut clients_of: HashMap<(u32, u32, u32, KeyKind), BTreeSet<IpAddr>> = HashMap::default();
+        let mut partners: HashMap<(u32, u32), BTreeSet<(u32, u32)>> = HashMap::default();
         for tx in &txs {
             let known: Vec<(u32, u32)> = tx
                 .carried
@@ -556,7 +557,7 @@ impl HttpSessions {
         };
 
         // 2-3. Keys and their unions.
-        let mut keys: HashMap<(u32, u32, u32, KeyKind), usize> = HashMap::new();
+        let mut keys: HashMap<(u32, u32, u32, KeyKind), usize> = HashMap::default();
         let mut key_info: Vec<Key> = Vec::new();
         let mut uf = UnionFind::default();
         let mut key_of = |site: u32, n: u32, v: u32, kind: KeyKind, ts: u64, uf: &mut UnionFind| {
