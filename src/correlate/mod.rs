@@ -154,7 +154,7 @@ impl ConsumerFactory for Correlator {
         });
         let protocol = parser.protocol();
         let requests = http_counters.map_or(0, |c| c.requests);
-        let http_version = http.filter(|h| h.saw_http()).map(|h| h.version());
+        let http_version = parser.http_version();
         let decrypted = parser.tls().and_then(|t| {
             matches!(
                 t.decryption(),
@@ -441,6 +441,8 @@ impl Http2Stats {
         t.stream_overflow += c.stream_overflow;
         t.stopped_by_gap += c.stopped_by_gap;
         t.stopped_by_error += c.stopped_by_error;
+        t.gaps_skipped += c.gaps_skipped;
+        t.hpack_size_over_settings += c.hpack_size_over_settings;
     }
 }
 

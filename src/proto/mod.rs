@@ -176,11 +176,16 @@ impl ConnParser {
 
     /// What the connection carried; `None` without payload.
     pub fn protocol(&self) -> Option<Protocol> {
+        // After a tunnel (a WebSocket 101, a CONNECT to something else) the
+        // connection still spoke HTTP/1.x first.
+        let carried_http = self.carried.is_some_and(|c| c.requests + c.responses > 0);
         match &self.state {
+            State::Undecided if carried_http => Some(Protocol::Http),
             State::Undecided => None,
             State::Http(p) if p.saw_http() || p.counters.malformed > 0 && !p.is_not_http() => {
                 Some(Protocol::Http)
             }
+            State::Http(_) if carried_http => Some(Protocol::Http),
             State::Http(_) => Some(Protocol::Unknown),
             State::Http2(p) if p.saw_http() || p.stops()[0].is_none() => Some(Protocol::Http),
             State::Http2(_) => Some(Protocol::Unknown),
@@ -246,6 +251,18 @@ impl ConnParser {
                 p.gap(d, len);
             }
             State::Http(Box::new(p))
+        }
+    }
+
+    /// The HTTP version the connection spoke: its parser's, else `1.1` when
+    /// HTTP/1.x came before a tunnel.
+    pub fn http_version(&self) -> Option<&'static str> {
+        match self.http() {
+            Some(h) if h.saw_http() => Some(h.version()),
+            _ => self
+                .carried
+                .filter(|c| c.requests + c.responses > 0)
+                .map(|_| "1.1"),
         }
     }
 

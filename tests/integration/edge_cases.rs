@@ -685,3 +685,33 @@ fn non_utf8_hosts_and_cookie_values_keep_their_bytes() {
         .unwrap()
         .starts_with("PHPSESSID=fp:"));
 }
+
+/// A WebSocket upgrade stays an HTTP connection after the 101, whose
+/// frames are found to be no known protocol: its request and session stay.
+/// (A CONNECT tunnel carrying HTTP/2 is Suricata's http2-errorcode, in
+/// http2_corpus.)
+#[test]
+fn tunnels_after_http_keep_their_http() {
+    let mut t = Talk::new(C, S, 1000, 5000);
+    t.handshake();
+    t.send(
+        true,
+        b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nCookie: PHPSESSID=0123456789abcdef0123\r\n\r\n",
+    );
+    t.send(
+        false,
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    );
+    t.send(
+        true,
+        &[0x81, 0x85, 1, 2, 3, 4, 0x69, 0x67, 0x6f, 0x68, 0x6e],
+    );
+    t.send(false, &[0x81, 0x02, b'h', b'i']);
+    t.close();
+    let report = analyze_frames(LinkType::ETHERNET, &t.frames);
+    let c = only_conn(&report);
+    assert_eq!(c["protocol"], "http", "{c}");
+    assert_eq!(c["http_version"], "1.1");
+    assert_eq!(c["requests"], 1);
+    assert_eq!(c["sessions"].as_array().unwrap().len(), 1, "{c}");
+}

@@ -20,8 +20,8 @@
 
 use super::intern::Interner;
 use crate::proto::http::{Auth, Transaction};
-use sha2::{Digest, Sha256};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet};
+use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
@@ -498,7 +498,8 @@ impl HttpSessions {
         // Per key: the client addresses that sent it; per heuristic
         // (site, name): distinct well-known-name values sent with it (two
         // are enough to know it spans sessions).
-        let mut clients_of: HashMap<(u32, u32, u32, KeyKind), BTreeSet<IpAddr>> = HashMap::default();
+        let mut clients_of: HashMap<(u32, u32, u32, KeyKind), BTreeSet<IpAddr>> =
+            HashMap::default();
         let mut partners: HashMap<(u32, u32), BTreeSet<(u32, u32)>> = HashMap::default();
         for tx in &txs {
             let known: Vec<(u32, u32)> = tx

@@ -569,7 +569,8 @@ impl HttpParser {
             .as_ref()
             .is_some_and(|r| r.method.eq_ignore_ascii_case("CONNECT"))
             && (200..300).contains(&status);
-        let h2c = status == 101 && self.h2c_offer.take().is_some();
+        // Any final response ends the offer: accepted by a 101, else refused.
+        let h2c = self.h2c_offer.take().is_some() && status == 101;
         if status == 101 || connect_ok {
             // The rest of the connection is not HTTP/1.x.
             self.counters.tunnels += 1;

@@ -119,6 +119,8 @@ pub struct Decoder {
     value: Vec<u8>,
     /// Entries evicted so far (for tests and stats).
     pub evictions: u64,
+    /// Table size updates above what the SETTINGS seen allowed (accepted).
+    pub over_settings: u64,
 }
 
 impl Default for Decoder {
@@ -131,6 +133,7 @@ impl Default for Decoder {
             name: Vec::new(),
             value: Vec::new(),
             evictions: 0,
+            over_settings: 0,
         }
     }
 }
@@ -156,6 +159,15 @@ impl Decoder {
         // never allow less than the table's current maximum.
         self.allowed = want.min(MAX_TABLE).max(self.max);
         want <= MAX_TABLE
+    }
+
+    /// Gives back scratch buffers grown past `keep` bytes.
+    pub fn shrink(&mut self, keep: usize) {
+        for b in [&mut self.name, &mut self.value] {
+            if b.capacity() > keep {
+                *b = Vec::new();
+            }
+        }
     }
 
     /// Bytes the dynamic table holds, as RFC 7541 §4.1 counts them.
@@ -189,8 +201,14 @@ impl Decoder {
                 // Dynamic table size update (§6.3).
                 let (size, used) = integer(&block[at..], 5)?;
                 at += used;
-                if size > self.allowed {
+                // A passive reader may have missed the SETTINGS (or the
+                // h2c HTTP2-Settings header) that allowed this size: only
+                // the memory bound is enforced.
+                if size > MAX_TABLE {
                     return Err(HpackError::TableSize(size));
+                }
+                if size > self.allowed {
+                    self.over_settings += 1;
                 }
                 self.max = size;
                 self.evict(0);

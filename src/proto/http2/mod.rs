@@ -57,6 +57,9 @@ pub fn looks_like_settings(first: &[u8]) -> bool {
 /// The frame size a peer accepts before its SETTINGS_MAX_FRAME_SIZE
 /// (RFC 9113 §6.5.2).
 const DEFAULT_MAX_FRAME: u32 = 16_384;
+/// Buffer capacity kept between frames and header blocks (larger ones are
+/// given back).
+const KEEP_CAPACITY: usize = 8 * 1024;
 /// GOAWAY payload kept: last stream id and error code (debug data skipped).
 const GOAWAY_KEPT: usize = 8;
 
@@ -96,6 +99,9 @@ pub struct Http2Counters {
     pub hpack_table_capped: u64,
     /// HPACK table entries evicted (the table is per direction, bounded).
     pub hpack_evictions: u64,
+    /// Table size updates above the SETTINGS_HEADER_TABLE_SIZE seen
+    /// (accepted up to the cap: the SETTINGS may not be in the capture).
+    pub hpack_size_over_settings: u64,
     /// Header blocks over `max_header_bytes` (the direction stops).
     pub header_block_too_large: u64,
     /// Decoded header lists over `max_header_bytes` (fields past it
@@ -107,6 +113,9 @@ pub struct Http2Counters {
     /// error.
     pub stopped_by_gap: u64,
     pub stopped_by_error: u64,
+    /// Capture gaps inside the payload of a skipped frame (DATA...): read
+    /// past, framing intact.
+    pub gaps_skipped: u64,
 }
 
 /// Why a direction's HTTP/2 is no longer read.
@@ -278,6 +287,8 @@ pub struct Http2Parser {
     pending_bytes: usize,
     /// The host of the last request (for a response whose request is lost).
     last_host: Option<String>,
+    /// The server's stream ended: later requests are unanswered at once.
+    server_done: bool,
     pub counters: HttpCounters,
     pub h2: Http2Counters,
 }
@@ -292,6 +303,7 @@ impl Http2Parser {
             streams: FxHashMap::default(),
             pending_bytes: 0,
             last_host: None,
+            server_done: false,
             counters: HttpCounters::default(),
             h2: Http2Counters::default(),
         }
@@ -360,8 +372,20 @@ impl Http2Parser {
     /// The capture lost `len` bytes: HPACK state is lost with them.
     pub fn gap(&mut self, dir: Direction, len: u64) {
         self.counters.lost_bytes += len;
-        if self.sides[dir as usize].stop.is_none() {
-            self.stop(dir, Http2Stop::Gap);
+        let side = &mut self.sides[dir as usize];
+        if side.stop.is_some() {
+            return;
+        }
+        // Bytes lost inside a frame whose payload is skipped anyway (DATA,
+        // PING, WINDOW_UPDATE...) outside a header block cost nothing: the
+        // frame's length still says where the next one starts.
+        match &mut side.frame {
+            Some(f) if f.keep == 0 && side.open.is_none() && len <= f.left as u64 => {
+                f.left -= len as usize;
+                side.offset += len;
+                self.h2.gaps_skipped += 1;
+            }
+            _ => self.stop(dir, Http2Stop::Gap),
         }
     }
 
@@ -369,6 +393,7 @@ impl Http2Parser {
     /// reported unanswered.
     pub fn end<S: HttpSink>(&mut self, at: At, dir: Direction, sink: &mut S) {
         if dir == Direction::ToClient {
+            self.server_done = true;
             let mut ids: Vec<u32> = self.streams.keys().copied().collect();
             ids.sort_unstable();
             let lost = self.sides[1].stop.is_some();
@@ -446,7 +471,8 @@ impl Http2Parser {
                 self.sides[d].frame = None;
                 let payload = std::mem::take(&mut self.sides[d].payload);
                 self.frame(at, dir, f, &payload, sink);
-                if self.sides[d].stop.is_none() {
+                // Keep a small buffer for the next frame, not a large one.
+                if self.sides[d].stop.is_none() && payload.capacity() <= KEEP_CAPACITY {
                     self.sides[d].payload = payload;
                 }
             }
@@ -547,9 +573,14 @@ impl Http2Parser {
         let max = self.limits.max_header_bytes;
         let mut head = Head::default();
         let side = &mut self.sides[d];
-        let before = side.hpack.evictions;
+        let (before, over) = (side.hpack.evictions, side.hpack.over_settings);
         let result = side.hpack.decode(&side.block, |n, v| head.field(n, v, max));
         self.h2.hpack_evictions += side.hpack.evictions - before;
+        self.h2.hpack_size_over_settings += side.hpack.over_settings - over;
+        if side.block.capacity() > KEEP_CAPACITY {
+            side.block = Vec::new();
+        }
+        side.hpack.shrink(KEEP_CAPACITY);
         if result.is_err() {
             self.h2.hpack_errors += 1;
             self.stop(dir, Http2Stop::Hpack);
@@ -581,9 +612,11 @@ impl Http2Parser {
         if req.host.is_some() && req.host != self.last_host {
             self.last_host.clone_from(&req.host);
         }
-        if self.sides[1].stop.is_some() {
+        if self.sides[1].stop.is_some() || self.server_done {
             // No response can be read any more.
-            self.counters.unpaired += 1;
+            if !self.server_done {
+                self.counters.unpaired += 1;
+            }
             sink.transaction(at, unanswered(req));
             return;
         }

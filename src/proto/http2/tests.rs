@@ -221,15 +221,16 @@ fn responses_c5_and_c6_evict() {
 #[test]
 fn table_size_updates_are_bounded() {
     let mut d = Decoder::default();
-    // An update to 4096 is allowed by default; to 4097 is not.
+    // An update to 4096 is allowed by default; one to 4097 was not announced
+    // in a SETTINGS this reader saw: accepted, counted.
     assert!(decode(&mut d, &[0x3f, 0xe1, 0x1f, 0x82]).is_ok());
-    assert_eq!(
-        decode(&mut d, &[0x3f, 0xe2, 0x1f, 0x82]),
-        Err(HpackError::TableSize(4097))
-    );
-    // SETTINGS raises the bound, never past MAX_TABLE.
+    assert_eq!(d.over_settings, 0);
+    assert!(decode(&mut d, &[0x3f, 0xe2, 0x1f, 0x82]).is_ok());
+    assert_eq!(d.over_settings, 1);
+    // SETTINGS raises the bound; past MAX_TABLE nothing is accepted.
     assert!(d.allow(65_536));
     assert!(decode(&mut d, &[0x3f, 0xe1, 0xff, 0x03, 0x82]).is_ok());
+    assert_eq!(d.over_settings, 1);
     assert!(!d.allow(1 << 20));
     assert!(matches!(
         decode(&mut d, &[0x3f, 0xe2, 0xff, 0x03]),
@@ -650,4 +651,54 @@ fn mutated_streams_never_panic_and_stay_bounded() {
         assert!(p.streams.is_empty(), "round {round}");
         assert!(sink.0.len() as u64 <= p.h2.streams + p.counters.responses);
     }
+}
+
+#[test]
+fn a_gap_inside_a_data_frame_is_read_past() {
+    let client = client_stream(&[
+        frame(HEADERS, END_HEADERS, 1, &request_block("/1", &[])),
+        frame(HEADERS, END_HEADERS, 3, &request_block("/2", &[])),
+    ]);
+    let mut first = server_stream(&[frame(HEADERS, END_HEADERS, 1, &response_block("200", None))]);
+    let data = frame(DATA, 0x1, 1, &[b'z'; 3000]);
+    first.extend(&data[..1000]);
+    let rest = [
+        &data[1500..],
+        &frame(HEADERS, END_HEADERS, 3, &response_block("404", None))[..],
+    ]
+    .concat();
+    let mut p = Http2Parser::new(HttpLimits::default());
+    let mut sink = Sink::default();
+    p.data(at(), Direction::ToServer, &client, &mut sink);
+    p.data(at(), Direction::ToClient, &first, &mut sink);
+    p.gap(Direction::ToClient, 500);
+    p.data(at(), Direction::ToClient, &rest, &mut sink);
+    p.end(at(), Direction::ToClient, &mut sink);
+    assert_eq!(p.stops(), [None, None]);
+    assert_eq!(p.h2.gaps_skipped, 1);
+    let statuses: Vec<u16> = sink
+        .0
+        .iter()
+        .map(|t| t.response.as_ref().unwrap().status)
+        .collect();
+    assert_eq!(statuses, [200, 404]);
+    // A gap inside a header block still ends the direction.
+    let mut p = Http2Parser::new(HttpLimits::default());
+    let block = frame(HEADERS, END_HEADERS, 1, &response_block("200", None));
+    p.data(at(), Direction::ToClient, &block[..12], &mut sink);
+    p.gap(Direction::ToClient, 3);
+    assert_eq!(p.stops()[1], Some(Http2Stop::Gap));
+}
+
+#[test]
+fn requests_after_the_server_ended_are_reported_at_once() {
+    let mut p = Http2Parser::new(HttpLimits::default());
+    let mut sink = Sink::default();
+    p.data(at(), Direction::ToClient, &server_stream(&[]), &mut sink);
+    p.end(at(), Direction::ToClient, &mut sink);
+    let client = client_stream(&[frame(HEADERS, END_HEADERS, 1, &request_block("/late", &[]))]);
+    p.data(at(), Direction::ToServer, &client, &mut sink);
+    assert_eq!(sink.0.len(), 1);
+    assert!(sink.0[0].response.is_none());
+    assert!(p.streams.is_empty());
 }

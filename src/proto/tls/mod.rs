@@ -400,9 +400,13 @@ impl TlsParser {
         // was last read (curl writes them as the handshake goes; reads are
         // at most once per REFRESH_INTERVAL): read it once more before
         // giving up on the records held for them.
-        if self.key_state != KeyState::Found && self.sides.iter().any(|s| !s.pending.is_empty()) {
+        // Records held in one direction are replayed here too when the
+        // other direction found the keys after them.
+        if self.sides.iter().any(|s| !s.pending.is_empty()) {
             if let Some(store) = &self.store {
-                store.refresh_final();
+                if self.key_state != KeyState::Found {
+                    store.refresh_final();
+                }
                 for d in [Direction::ToServer, Direction::ToClient] {
                     self.replay(at, d, sink);
                 }
