@@ -92,7 +92,8 @@ impl<W: Write> PcapngWriter<W> {
     pub fn tls_secrets(&mut self, keylog: &[u8]) -> io::Result<()> {
         let mut body = Vec::with_capacity(8 + keylog.len() + 3);
         body.extend_from_slice(&0x544c_534bu32.to_le_bytes());
-        body.extend_from_slice(&(keylog.len() as u32).to_le_bytes());
+        let len = u32::try_from(keylog.len()).map_err(io::Error::other)?;
+        body.extend_from_slice(&len.to_le_bytes());
         body.extend_from_slice(keylog);
         body.resize(body.len().div_ceil(4) * 4, 0);
         block(&mut self.out, 10, &body)

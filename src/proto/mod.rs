@@ -300,6 +300,9 @@ impl<S: HttpSink + FtpSink> StreamConsumer<S> for ConnParser {
             let Some(switch) = p.take_switch() else {
                 return;
             };
+            // Requests still waiting (pipelined behind the one the switch
+            // answered) get no HTTP/1.x answer any more.
+            p.end(at, Direction::ToClient, sink);
             self.carried
                 .get_or_insert_with(HttpCounters::default)
                 .add(&p.counters);
