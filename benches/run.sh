@@ -251,7 +251,7 @@ row() { # NAME SECS PEAK_KB
 L=$(median "${loop_s[@]}")
 S=$(median "${sm_s[@]}")
 echo
-conns=$(meta connections)
+conns=$(meta connections || true)
 if [[ -n $TRUTH ]]; then conns=$(jq '.counts.tcp_connections' "$TRUTH"); fi
 echo "Capture: $PCAP, $(awk -v b="$file_bytes" 'BEGIN {printf "%.1f", b / 1e6}') MB, $packets packets, $conns connections; $ROUNDS rounds, median wall time; peak RSS is the largest of the rounds."
 echo
