@@ -449,17 +449,20 @@ impl HttpParser {
         let mut framing = Framing::None;
         let mut upgrade = false;
         let mut h2c = false;
+        let mut lower_buf = [0u8; NAME_BUF];
         for h in parsed.headers.iter() {
-            let value = lossless(h.value);
-            match h.name.to_ascii_lowercase().as_str() {
-                "host" => req.host = Some(host_only(&value)),
-                "cookie" => message::parse_cookie_header(&value, &mut req.cookies),
-                "authorization" => req.auth = message::parse_authorization(&value),
-                "content-length" => framing = framing.or_length(&value),
-                "transfer-encoding" if is_chunked(&value) => framing = Framing::Chunked,
+            // Only the headers read are converted (no allocation for the
+            // others).
+            let value = || lossless(h.value);
+            match lower(h.name, &mut lower_buf) {
+                "host" => req.host = Some(host_only(&value())),
+                "cookie" => message::parse_cookie_header(&value(), &mut req.cookies),
+                "authorization" => req.auth = message::parse_authorization(&value()),
+                "content-length" => framing = framing.or_length(&value()),
+                "transfer-encoding" if is_chunked(&value()) => framing = Framing::Chunked,
                 "upgrade" => {
                     upgrade = true;
-                    h2c |= value
+                    h2c |= value()
                         .split(',')
                         .any(|t| t.trim().eq_ignore_ascii_case("h2c"));
                 }
@@ -528,9 +531,9 @@ impl HttpParser {
         };
         let mut framing = Framing::UntilClose;
         let mut has_length = false;
+        let mut lower_buf = [0u8; NAME_BUF];
         for h in parsed.headers.iter() {
-            let name = h.name.to_ascii_lowercase();
-            match name.as_str() {
+            match lower(h.name, &mut lower_buf) {
                 "set-cookie" if resp.set_cookies.len() < message::MAX_COOKIES => {
                     let value = lossless(h.value);
                     resp.set_cookies.extend(message::parse_set_cookie(&value));
@@ -620,6 +623,21 @@ impl HttpParser {
         };
         side.resync(&mut self.counters);
     }
+}
+
+/// Room for the longest header name read ("transfer-encoding").
+const NAME_BUF: usize = 24;
+
+/// A header name in lower case, in `buf`; a name longer than any that is
+/// read comes back empty.
+fn lower<'b>(name: &str, buf: &'b mut [u8; NAME_BUF]) -> &'b str {
+    let Some(out) = buf.get_mut(..name.len()) else {
+        return "";
+    };
+    for (d, c) in out.iter_mut().zip(name.bytes()) {
+        *d = c.to_ascii_lowercase();
+    }
+    std::str::from_utf8(out).unwrap_or("")
 }
 
 /// Bytes of a request target kept.

@@ -642,3 +642,12 @@ fn a_gap_in_a_chunked_request_body_costs_no_pairing() {
     );
     assert_eq!(c.unpaired, 0);
 }
+
+#[test]
+fn header_names_are_read_whatever_their_case_and_length() {
+    let mut buf = [0u8; NAME_BUF];
+    assert_eq!(lower("Transfer-Encoding", &mut buf), "transfer-encoding");
+    assert_eq!(lower("COOKIE", &mut buf), "cookie");
+    assert_eq!(lower(&"x".repeat(NAME_BUF + 1), &mut buf), "");
+    assert_eq!(lower(&"X".repeat(NAME_BUF), &mut buf), "x".repeat(NAME_BUF));
+}
