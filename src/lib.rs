@@ -32,4 +32,14 @@ pub(crate) mod test_util {
             seed
         }
     }
+
+    /// Bytes from hex digits, spaces and newlines ignored (RFC test
+    /// vectors as printed).
+    pub fn hex(s: &str) -> Vec<u8> {
+        let s: String = s.split_whitespace().collect();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
 }

@@ -230,30 +230,8 @@ impl FileSource {
                 },
             },
         })?;
-        let mut source = FileSource {
-            index,
-            path: path.to_owned(),
-            backend: Backend::Stream(reader),
-            pending_consume: 0,
-            legacy_linktype: LinkType::ETHERNET,
-            legacy_nanos: false,
-            interfaces: Vec::new(),
-            peeked: None,
-            last_ts_ns: 0,
-            buffer_bytes: BUFFER_BYTES,
-            gzip_end,
-            done: false,
-            secrets: Vec::new(),
-            secrets_read: 0,
-            summary: InputSummary {
-                path: path.display().to_string(),
-                format: InputFormat::Pcap,
-                compressed,
-                linktypes: BTreeSet::new(),
-                packets: 0,
-                warning: None,
-            },
-        };
+        let mut source = FileSource::new(index, path, Backend::Stream(reader), compressed);
+        source.gzip_end = gzip_end;
         source.peek();
         source.check_linktypes()?;
         Ok(source)
@@ -286,15 +264,23 @@ impl FileSource {
             released: 0,
         };
         let linktype = LinkType(m.u32_at(20));
-        let mut linktypes = BTreeSet::new();
-        linktypes.insert(linktype.to_string());
-        Some(FileSource {
+        let mut source = FileSource::new(index, path, Backend::Mapped(m), false);
+        source.legacy_linktype = linktype;
+        source.legacy_nanos = nanos;
+        source.summary.linktypes.insert(linktype.to_string());
+        Some(source)
+    }
+
+    /// A source before its first record: a classic pcap of Ethernet until
+    /// a header says otherwise.
+    fn new(index: usize, path: &Path, backend: Backend, compressed: bool) -> FileSource {
+        FileSource {
             index,
             path: path.to_owned(),
-            backend: Backend::Mapped(m),
+            backend,
             pending_consume: 0,
-            legacy_linktype: linktype,
-            legacy_nanos: nanos,
+            legacy_linktype: LinkType::ETHERNET,
+            legacy_nanos: false,
             interfaces: Vec::new(),
             peeked: None,
             last_ts_ns: 0,
@@ -306,12 +292,12 @@ impl FileSource {
             summary: InputSummary {
                 path: path.display().to_string(),
                 format: InputFormat::Pcap,
-                compressed: false,
-                linktypes,
+                compressed,
+                linktypes: BTreeSet::new(),
                 packets: 0,
                 warning: None,
             },
-        })
+        }
     }
 
     /// Refuses an input none of whose link types sessmap decodes.

@@ -286,14 +286,12 @@ impl<S: HttpSink + FtpSink> StreamConsumer<S> for ConnParser {
             if matches!(self.state, State::Undecided) {
                 self.state = self.detect(dir, bytes);
             }
-            let State::Http(p) = &mut self.state else {
-                match &mut self.state {
-                    State::Http2(p) => p.data(at, dir, bytes, sink),
-                    State::Ftp(p) => p.data(at, dir, bytes, sink),
-                    State::Tls(p) => p.data(at, dir, bytes, sink),
-                    State::Http(_) | State::Undecided => {}
-                }
-                return;
+            let p = match &mut self.state {
+                State::Http(p) => p,
+                State::Http2(p) => return p.data(at, dir, bytes, sink),
+                State::Ftp(p) => return p.data(at, dir, bytes, sink),
+                State::Tls(p) => return p.data(at, dir, bytes, sink),
+                State::Undecided => return,
             };
             let used = p.data_until_switch(at, dir, bytes, sink);
             bytes = &bytes[used..];

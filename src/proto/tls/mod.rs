@@ -214,6 +214,8 @@ pub struct TlsParser {
     keys12: [Option<RecordKeys>; 2],
     inner: Option<Inner>,
     limits: HttpLimits,
+    /// The live key log was read once more at an end (once a connection).
+    refreshed_at_end: bool,
 }
 
 impl TlsParser {
@@ -404,7 +406,8 @@ impl TlsParser {
         // other direction found the keys after them.
         if self.sides.iter().any(|s| !s.pending.is_empty()) {
             if let Some(store) = &self.store {
-                if self.key_state != KeyState::Found {
+                if self.key_state != KeyState::Found && !self.refreshed_at_end {
+                    self.refreshed_at_end = true;
                     store.refresh_final();
                 }
                 for d in [Direction::ToServer, Direction::ToClient] {
