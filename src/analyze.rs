@@ -10,6 +10,7 @@ use crate::report::{
     ConnectionReport, Finding, KeyBuilder, LiveStats, Redactor, Report, SessionReport, Stats,
     SCHEMA,
 };
+use crate::shard::Sharded;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,6 +32,13 @@ pub struct Options {
     /// The key log files may grow while the capture runs (live): read them
     /// again for client randoms not found yet.
     pub keylogs_grow: bool,
+    /// Flow worker threads (`--threads`); 0 or 1: all on the reading
+    /// thread. The report is the same for every count.
+    pub threads: usize,
+    /// Segments per batch dealt to the workers; 0 for the default. Only
+    /// tests change it, to cut batches at every place.
+    #[doc(hidden)]
+    pub batch_segments: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,9 +103,17 @@ impl BpfFilter {
     }
 }
 
+/// Where segments go: one flow table on this thread, or worker threads.
+/// (One per analyzer: the size difference does not matter.)
+#[allow(clippy::large_enum_variant)]
+enum Flows {
+    One(FlowTable<Correlator>),
+    Sharded(Box<Sharded>),
+}
+
 pub struct Analyzer {
     decoder: Decoder,
-    flows: FlowTable<Correlator>,
+    flows: Flows,
     filter: Option<BpfFilter>,
     packets: u64,
     filtered: u64,
@@ -137,11 +153,22 @@ impl Analyzer {
         };
         let mut correlate = options.correlate.clone();
         correlate.keys = keys.clone();
+        let flows = if options.threads > 1 {
+            Flows::Sharded(Box::new(Sharded::new(
+                options.threads,
+                options.batch_segments,
+                options.flows,
+                Correlator::new(correlate.clone()),
+                correlate,
+            )))
+        } else {
+            Flows::One(FlowTable::new(options.flows, Correlator::new(correlate)))
+        };
         Ok(Analyzer {
             keys,
             late_secrets: Vec::new(),
             decoder: Decoder::new(options.fragments),
-            flows: FlowTable::new(options.flows, Correlator::new(correlate)),
+            flows,
             filter,
             packets: 0,
             filtered: 0,
@@ -170,12 +197,32 @@ impl Analyzer {
         }
         self.key.feed(frame.data);
         if let Some(seg) = self.decoder.decode(frame) {
-            self.flows.segment(&seg);
+            match &mut self.flows {
+                Flows::One(table) => table.segment(&seg),
+                Flows::Sharded(workers) => workers.segment(&seg),
+            }
+        }
+    }
+
+    /// Whether flow workers read payloads in place in mapped inputs (given
+    /// with [`share_maps`](Self::share_maps)).
+    pub fn reads_maps(&self) -> bool {
+        matches!(self.flows, Flows::Sharded(_))
+    }
+
+    /// The memory maps of mapped inputs: flow workers read the payloads of
+    /// frames that lie in them in place instead of copies.
+    pub fn share_maps(&mut self, maps: Vec<Arc<memmap2::Mmap>>) {
+        if let Flows::Sharded(workers) = &mut self.flows {
+            workers.share(maps);
         }
     }
 
     /// TLS key log text found in an input after the first packet.
     pub fn add_secrets(&mut self, source: &str, text: &[u8]) {
+        // The workers must not see these keys before the packets that come
+        // before them in the capture are done, as one thread would not.
+        self.catch_up();
         match &self.keys {
             Some(store) => store.add_embedded(&format!("{source} (embedded secrets)"), text),
             None => self.late_secrets.push(source.to_owned()),
@@ -189,19 +236,39 @@ impl Analyzer {
 
     /// Live-capture counters so far: packets, connections opened, and the
     /// session tally.
+    /// Call [`catch_up`](Self::catch_up) first for counts that include
+    /// the last packets.
     pub fn progress(&self) -> (u64, u64, crate::correlate::LiveTally) {
-        (
-            self.packets,
-            self.flows.connections_opened(),
-            self.flows.factory().live_tally(),
-        )
+        match &self.flows {
+            Flows::One(table) => (
+                self.packets,
+                table.connections_opened(),
+                table.factory().live_tally(),
+            ),
+            Flows::Sharded(workers) => (
+                self.packets,
+                workers.connections_opened(),
+                workers.correlator().live_tally(),
+            ),
+        }
+    }
+
+    /// Waits for the worker threads to be done with every packet given so
+    /// far (a live view about to show counts).
+    pub fn catch_up(&mut self) {
+        if let Flows::Sharded(workers) = &mut self.flows {
+            workers.sync();
+        }
     }
 
     /// Ends every connection and builds the report, with libpcap's counts
     /// for a live capture.
     pub fn finish_with(mut self, inputs: Vec<InputSummary>, live: Option<LiveStats>) -> Report {
         self.decoder.finish();
-        let (mut correlator, flow_stats) = self.flows.finish();
+        let (mut correlator, flow_stats) = match self.flows {
+            Flows::One(table) => table.finish(),
+            Flows::Sharded(workers) => workers.finish(),
+        };
         let derived = self.key.key();
         let key = self.fingerprint_key.as_deref().unwrap_or(&derived);
         let redact = Redactor::new(key, self.show_secrets);
@@ -447,6 +514,9 @@ pub fn analyze_files(
     let mut inputs = Inputs::open(paths)?;
     // Secrets embedded before the first packet (editcap puts them there).
     let mut analyzer = Analyzer::with_secrets(options, inputs.take_secrets())?;
+    if analyzer.reads_maps() {
+        analyzer.share_maps(inputs.share_maps());
+    }
     let mut n = 0u32;
     loop {
         if inputs.has_secrets() {

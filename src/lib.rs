@@ -18,6 +18,7 @@ pub mod extract;
 pub mod flow;
 pub mod proto;
 pub mod report;
+mod shard;
 
 /// Helpers for unit tests.
 #[cfg(test)]

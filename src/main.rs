@@ -126,6 +126,9 @@ struct ExtractArgs {
     /// As for analyze.
     #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = parse_duration)]
     idle_timeout: std::time::Duration,
+    /// As for analyze.
+    #[arg(long, short = 'j', value_name = "N", env = "SESSMAP_THREADS", value_parser = clap::value_parser!(u64).range(1..=256))]
+    threads: Option<u64>,
 }
 
 #[derive(clap::Args)]
@@ -219,6 +222,10 @@ struct ReportArgs {
     /// (e.g. 300, 90s, 5m, 1h; a plain number is seconds).
     #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = parse_duration)]
     idle_timeout: std::time::Duration,
+    /// Flow worker threads [default: the available cores]. The report is
+    /// the same for every count.
+    #[arg(long, short = 'j', value_name = "N", env = "SESSMAP_THREADS", value_parser = clap::value_parser!(u64).range(1..=256))]
+    threads: Option<u64>,
 }
 
 /// `30s`, `500ms`, `5m`, `1h`, or plain seconds.
@@ -496,7 +503,16 @@ fn options(report: &ReportArgs, filter: Option<String>) -> anyhow::Result<Option
     options.correlate.sessions.url_params = report.url_params.clone();
     options.show_secrets = report.show_secrets;
     options.keylogs = report.keylogs.clone();
+    options.threads = threads(report.threads);
     Ok(options)
+}
+
+/// `--threads`, or the cores this process may use.
+fn threads(given: Option<u64>) -> usize {
+    match given {
+        Some(n) => usize::try_from(n).unwrap_or(1),
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    }
 }
 
 /// Words that start or join a tcpdump filter expression.
@@ -575,6 +591,7 @@ fn extract(mut args: ExtractArgs) -> anyhow::Result<Outcome> {
     options.correlate.sessions.cookies = args.cookies;
     options.correlate.sessions.url_params = args.url_params;
     options.keylogs = args.keylogs;
+    options.threads = threads(args.threads);
     let selection = sessmap::extract::Selection {
         sessions: args.sessions,
         connections: args.connections,
@@ -620,10 +637,11 @@ fn live(args: LiveArgs) -> anyhow::Result<Outcome> {
     };
     let terminal = io::stderr().is_terminal();
     let mut shown_lines = 0usize;
-    let mut status = |analyzer: &Analyzer, p: &LiveProgress| {
+    let mut status = |analyzer: &mut Analyzer, p: &LiveProgress| {
         if args.quiet {
             return;
         }
+        analyzer.catch_up();
         let (packets, connections, tally) = analyzer.progress();
         let line = format!(
             "{:.1}s  {packets} packets  {} dropped  {connections} connections  sessions: {} http, {} ftp",
@@ -652,7 +670,7 @@ fn live(args: LiveArgs) -> anyhow::Result<Outcome> {
     let stats = sessmap::capture::capture_live(
         &live,
         |frame| analyzer_cell.borrow_mut().frame(frame),
-        |p| status(&analyzer_cell.borrow(), p),
+        |p| status(&mut analyzer_cell.borrow_mut(), p),
     )?;
     let summary = InputSummary {
         path: format!("live:{}", args.interface),

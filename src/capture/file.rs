@@ -88,7 +88,8 @@ enum Backend {
 /// while it is mapped would fault; a file still growing is read as far as
 /// it was when opened.)
 struct Mapped {
-    map: memmap2::Mmap,
+    /// Shared with flow workers, which read payloads in place.
+    map: Arc<memmap2::Mmap>,
     /// Offset of the next record header.
     pos: usize,
     /// The file's byte order is not the machine's.
@@ -97,11 +98,17 @@ struct Mapped {
     record: Option<(usize, usize, u32)>,
     /// Bytes before this offset were given back to the kernel.
     released: usize,
+    /// Pages are released this far behind the reader (others read the map).
+    behind: usize,
 }
 
 /// Mapped pages already read are released in steps of this size, so that
 /// the process's resident memory does not grow with the file.
 const RELEASE_STEP: usize = 2 << 20;
+/// How far behind the reader pages are released: flow workers read
+/// payloads a few batches behind it (see `shard`), and a page released
+/// under them would be faulted in again.
+const RELEASE_BEHIND: usize = 16 << 20;
 
 impl Mapped {
     fn u32_at(&self, at: usize) -> u32 {
@@ -257,11 +264,12 @@ impl FileSource {
         // Read ahead: the file is read once, front to back.
         let _ = map.advise(memmap2::Advice::Sequential);
         let m = Mapped {
-            map,
+            map: Arc::new(map),
             pos: 24,
             swapped,
             record: None,
             released: 0,
+            behind: 0,
         };
         let linktype = LinkType(m.u32_at(20));
         let mut source = FileSource::new(index, path, Backend::Mapped(m), false);
@@ -327,6 +335,19 @@ impl FileSource {
         match &self.backend {
             Backend::Stream(r) => r.consumed() as u64,
             Backend::Mapped(m) => m.pos as u64,
+        }
+    }
+
+    /// The memory map of a mapped input, whose frames' bytes lie in it,
+    /// for other threads to read: from now on, pages already read are given
+    /// back to the kernel only when well behind.
+    pub fn share_map(&mut self) -> Option<Arc<memmap2::Mmap>> {
+        match &mut self.backend {
+            Backend::Mapped(m) => {
+                m.behind = RELEASE_BEHIND;
+                Some(Arc::clone(&m.map))
+            }
+            Backend::Stream(_) => None,
         }
     }
 
@@ -442,11 +463,13 @@ impl FileSource {
         };
         let len = m.map.len();
         // No frame borrows the map here (`take`'s frame lives until the
-        // next call): pages wholly before this record are not read again.
-        let page_start = m.pos & !4095;
+        // next call): pages wholly before this record are not read again
+        // by this thread, and flow workers trail it by less than
+        // RELEASE_BEHIND.
+        let page_start = m.pos.saturating_sub(m.behind) & !4095;
         if page_start >= m.released + RELEASE_STEP {
-            // SAFETY: the range is before every byte still to be read, and
-            // the file-backed pages come back from the page cache if read.
+            // SAFETY: the map is shared and read-only: released file-backed
+            // pages come back from the page cache if they are read again.
             let _ = unsafe {
                 m.map.unchecked_advise_range(
                     memmap2::UncheckedAdvice::DontNeed,

@@ -53,6 +53,16 @@ impl Inputs {
             .collect()
     }
 
+    /// The memory maps of the mapped inputs, to be read by other threads:
+    /// frames read from them lie in them, and stay readable as long as a
+    /// map is held.
+    pub fn share_maps(&mut self) -> Vec<std::sync::Arc<memmap2::Mmap>> {
+        self.sources
+            .iter_mut()
+            .filter_map(FileSource::share_map)
+            .collect()
+    }
+
     /// Input bytes read so far (decompressed bytes for gzip inputs).
     pub fn consumed(&self) -> u64 {
         self.sources.iter().map(FileSource::consumed).sum()

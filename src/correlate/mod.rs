@@ -74,7 +74,21 @@ pub struct Map {
     pub findings: Vec<Finding>,
 }
 
+impl CorrelateConfig {
+    /// The protocol consumer of a new connection (`handshake`: seen from
+    /// its SYN).
+    pub fn parser(&self, handshake: bool) -> ConnParser {
+        ConnParser::new(self.http, !handshake, self.keys.clone())
+    }
+}
+
 impl Correlator {
+    /// A connection opened, its parser built elsewhere (by a flow table's
+    /// worker thread).
+    pub fn opened(&mut self, id: u64, client: &Endpoint, server: &Endpoint) {
+        self.open.insert(id, (*client, *server));
+    }
+
     pub fn new(config: CorrelateConfig) -> Self {
         Correlator {
             http: HttpSessions::new(config.sessions.clone()),
@@ -94,11 +108,18 @@ impl ConsumerFactory for Correlator {
         server: &Endpoint,
         handshake: bool,
     ) -> ConnParser {
-        self.open.insert(id, (*client, *server));
-        ConnParser::new(self.config.http, !handshake, self.config.keys.clone())
+        self.opened(id, client, server);
+        self.config.parser(handshake)
     }
 
     fn close(&mut self, record: ConnRecord, parser: ConnParser) {
+        self.closed(&record, &parser);
+    }
+}
+
+impl Correlator {
+    /// A connection is over: its facts are kept, its parser may go.
+    pub fn closed(&mut self, record: &ConnRecord, parser: &ConnParser) {
         self.open.remove(&record.id);
         let c = &record.counters;
         let s = Direction::ToServer as usize;
@@ -235,12 +256,19 @@ impl Correlator {
 
 impl HttpSink for Correlator {
     fn transaction(&mut self, at: At, tx: Transaction) {
+        self.transaction_at(at, &tx);
+    }
+}
+
+impl Correlator {
+    /// One HTTP transaction (its parts are copied as needed).
+    pub fn transaction_at(&mut self, at: At, tx: &Transaction) {
         let unknown = IpAddr::from([0, 0, 0, 0]);
         let (client, server) = self
             .open
             .get(&at.conn)
             .map_or((unknown, unknown), |(c, s)| (c.ip, s.ip));
-        self.http.add(at.conn, client, server, &tx);
+        self.http.add(at.conn, client, server, tx);
     }
 }
 

@@ -74,6 +74,10 @@ pub trait ConsumerFactory: Sized {
         handshake: bool,
     ) -> Self::Consumer;
     fn close(&mut self, record: ConnRecord, consumer: Self::Consumer);
+    /// The count of connections open (not yet closed by FIN both ways or
+    /// RST) changed by `delta` because of connection `conn`. The table keeps
+    /// its own count; a factory that merges several tables needs this one.
+    fn open_now_changed(&mut self, _conn: u64, _delta: i64) {}
 }
 
 /// Reassembly's output side: one direction's bytes, gaps and end.
@@ -168,14 +172,36 @@ impl FlowKey {
 /// How often (capture time) the table looks for idle and closed connections.
 const SWEEP_EVERY_NS: u64 = 1_000_000_000;
 
+/// The clock that expires connections. It follows capture time, but a
+/// single frame with a wild timestamp must not expire every connection: it
+/// advances only to the older of the last two segments' times.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Clock {
+    now_ns: u64,
+    last_ts_ns: u64,
+    next_sweep_ns: u64,
+}
+
+impl Clock {
+    /// Advances to a segment's time; `Some(now)` when the table is due to
+    /// sweep before that segment.
+    pub fn tick(&mut self, ts_ns: u64) -> Option<u64> {
+        self.now_ns = self.now_ns.max(ts_ns.min(self.last_ts_ns));
+        self.last_ts_ns = ts_ns;
+        if self.now_ns < self.next_sweep_ns {
+            return None;
+        }
+        self.next_sweep_ns = self.now_ns.saturating_add(SWEEP_EVERY_NS);
+        Some(self.now_ns)
+    }
+}
+
 pub struct FlowTable<F: ConsumerFactory> {
     conns: FxHashMap<FlowKey, Connection<F::Consumer>>,
     limits: FlowLimits,
     factory: F,
     next_id: u64,
-    now_ns: u64,
-    last_ts_ns: u64,
-    next_sweep_ns: u64,
+    clock: Clock,
     stats: FlowStats,
     /// Connections in the table not yet closed.
     open_now: u64,
@@ -190,9 +216,7 @@ impl<F: ConsumerFactory> FlowTable<F> {
             limits,
             factory,
             next_id: 1,
-            now_ns: 0,
-            last_ts_ns: 0,
-            next_sweep_ns: 0,
+            clock: Clock::default(),
             stats: FlowStats::default(),
             open_now: 0,
             total_pending: 0,
@@ -200,15 +224,23 @@ impl<F: ConsumerFactory> FlowTable<F> {
     }
 
     pub fn segment(&mut self, seg: &TcpSegment<'_>) {
-        // The clock that expires connections follows capture time, but a
-        // single frame with a wild timestamp must not expire every
-        // connection: it advances only to the older of the last two frames.
-        self.now_ns = self.now_ns.max(seg.ts_ns.min(self.last_ts_ns));
-        self.last_ts_ns = seg.ts_ns;
-        if self.now_ns >= self.next_sweep_ns {
-            self.sweep();
-            self.next_sweep_ns = self.now_ns.saturating_add(SWEEP_EVERY_NS);
+        if let Some(now) = self.clock.tick(seg.ts_ns) {
+            self.sweep(now);
         }
+        self.segment_unclocked(seg);
+    }
+
+    /// The id the next connection opened gets (ids must grow). A table that
+    /// holds one shard of a capture numbers its connections by the segment
+    /// that opens them, so that the merge can number them as one table does.
+    pub fn set_next_id(&mut self, id: u64) {
+        debug_assert!(id >= self.next_id);
+        self.next_id = id;
+    }
+
+    /// A segment, with the clock kept by the caller (who calls
+    /// [`sweep`](Self::sweep) when it is due).
+    pub fn segment_unclocked(&mut self, seg: &TcpSegment<'_>) {
         let key = FlowKey::of(seg);
         let syn_only = seg.flags.syn() && !seg.flags.ack() && !seg.flags.rst();
         if syn_only {
@@ -228,6 +260,7 @@ impl<F: ConsumerFactory> FlowTable<F> {
             update(conn, seg, &limits, &mut self.factory);
             if was_open && conn.closed_ns.is_some() {
                 self.open_now -= 1;
+                self.factory.open_now_changed(conn.id, -1);
             }
             let pending_after = pending_bytes(conn);
             if pending_after != pending_before {
@@ -247,6 +280,7 @@ impl<F: ConsumerFactory> FlowTable<F> {
         update(&mut conn, seg, &limits, &mut self.factory);
         if conn.closed_ns.is_none() {
             self.open_now += 1;
+            self.factory.open_now_changed(conn.id, 1);
             self.stats.peak_open = self.stats.peak_open.max(self.open_now);
         }
         self.total_pending += pending_bytes(&conn);
@@ -274,8 +308,7 @@ impl<F: ConsumerFactory> FlowTable<F> {
 
     /// Ends connections closed for longer than the linger time or idle for
     /// longer than the idle timeout.
-    fn sweep(&mut self) {
-        let now = self.now_ns;
+    pub fn sweep(&mut self, now: u64) {
         let limits = self.limits;
         let mut done: Vec<FlowKey> = Vec::new();
         for (key, c) in &self.conns {
@@ -319,6 +352,7 @@ impl<F: ConsumerFactory> FlowTable<F> {
     fn close(&mut self, mut conn: Connection<F::Consumer>) {
         if conn.closed_ns.is_none() {
             self.open_now -= 1;
+            self.factory.open_now_changed(conn.id, -1);
         }
         self.total_pending -= pending_bytes(&conn);
         let at = At {
@@ -355,6 +389,10 @@ impl<F: ConsumerFactory> FlowTable<F> {
 
     pub fn factory(&self) -> &F {
         &self.factory
+    }
+
+    pub fn factory_mut(&mut self) -> &mut F {
+        &mut self.factory
     }
 
     /// Connections seen so far.

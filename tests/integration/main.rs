@@ -22,5 +22,6 @@ mod lossy;
 mod lossy_edge;
 mod real_captures;
 mod schema;
+mod threads;
 mod tls_corpus;
 mod tls_keylog;
