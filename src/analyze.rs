@@ -204,17 +204,18 @@ impl Analyzer {
         }
     }
 
-    /// Whether flow workers read payloads in place in mapped inputs (given
-    /// with [`share_maps`](Self::share_maps)).
-    pub fn reads_maps(&self) -> bool {
+    /// Whether flow worker threads read the frames, a little behind.
+    pub fn has_workers(&self) -> bool {
         matches!(self.flows, Flows::Sharded(_))
     }
 
-    /// The memory maps of mapped inputs: flow workers read the payloads of
-    /// frames that lie in them in place instead of copies.
+    /// The memory maps of mapped inputs, whose frames' bytes stay readable:
+    /// the streams point at delivered bytes in them instead of copying
+    /// them, and flow workers read payloads in place.
     pub fn share_maps(&mut self, maps: Vec<Arc<memmap2::Mmap>>) {
-        if let Flows::Sharded(workers) = &mut self.flows {
-            workers.share(maps);
+        match &mut self.flows {
+            Flows::One(table) => table.share_maps(maps),
+            Flows::Sharded(workers) => workers.share(maps),
         }
     }
 
@@ -514,9 +515,8 @@ pub fn analyze_files(
     let mut inputs = Inputs::open(paths)?;
     // Secrets embedded before the first packet (editcap puts them there).
     let mut analyzer = Analyzer::with_secrets(options, inputs.take_secrets())?;
-    if analyzer.reads_maps() {
-        analyzer.share_maps(inputs.share_maps());
-    }
+    let trailed = analyzer.has_workers();
+    analyzer.share_maps(inputs.share_maps(trailed));
     let mut n = 0u32;
     loop {
         if inputs.has_secrets() {

@@ -23,6 +23,7 @@
 //! (the report's `limits` say so), which connections pay may differ from
 //! one thread's choice.
 
+use crate::capture::{Maps, Place};
 use crate::correlate::{CorrelateConfig, Correlator};
 use crate::decode::{Endpoint, TcpFlags, TcpSegment};
 use crate::flow::{At, Clock, ConnRecord, ConsumerFactory, FlowLimits, FlowStats, FlowTable};
@@ -97,16 +98,13 @@ enum What {
         ack: u32,
         flags: TcpFlags,
         payload_missing: u32,
-        /// Where the payload is: in the batch's bytes (`BATCH`), or in
-        /// the shared input map with this index.
-        region: usize,
+        /// Where the payload is: in an input map, or at `start` in the
+        /// batch's bytes.
+        place: Option<Place>,
         start: usize,
         len: usize,
     },
 }
-
-/// `region` of a payload copied into its batch.
-const BATCH: usize = usize::MAX;
 
 /// One worker's share of a batch going out; its facts coming back.
 #[derive(Default)]
@@ -114,7 +112,7 @@ struct Batch {
     items: Vec<Item>,
     bytes: Vec<u8>,
     /// Input maps the worker has not been given yet, in index order.
-    regions: Vec<Arc<Mmap>>,
+    maps: Vec<Arc<Mmap>>,
     facts: Vec<Keyed>,
 }
 
@@ -196,9 +194,12 @@ fn work(
         facts: Vec::new(),
     };
     let mut table = FlowTable::new(limits, recorder);
-    let mut regions: Vec<Arc<Mmap>> = Vec::new();
+    let mut maps = Maps::default();
     for mut batch in batches {
-        regions.append(&mut batch.regions);
+        if !batch.maps.is_empty() {
+            maps.add(batch.maps.iter().cloned());
+            table.share_maps(batch.maps.drain(..));
+        }
         // The facts of an earlier batch, read by the correlation: they were
         // allocated here and are freed here.
         batch.facts.clear();
@@ -220,15 +221,15 @@ fn work(
                     ack,
                     flags,
                     payload_missing,
-                    region,
+                    place,
                     start,
                     len,
                 } => {
                     r.phase = SEGMENT;
                     table.set_next_id(item.segment);
-                    let bytes: &[u8] = match region {
-                        BATCH => &batch.bytes,
-                        i => &regions[i],
+                    let payload = match place {
+                        None => &batch.bytes[start..start + len],
+                        Some(place) => maps.get(place, len).unwrap_or_default(),
                     };
                     table.segment_unclocked(&TcpSegment {
                         ts_ns,
@@ -238,7 +239,7 @@ fn work(
                         seq,
                         ack,
                         flags,
-                        payload: &bytes[start..start + len],
+                        payload,
                         payload_missing,
                     });
                 }
@@ -387,9 +388,7 @@ pub(crate) struct Sharded<C = Correlator> {
     /// Payload bytes in the batch being filled (copied or in place).
     payload: usize,
     /// Input maps whose frames' payloads the workers read in place.
-    regions: Vec<Arc<Mmap>>,
-    /// The region the last payload was in.
-    last_region: usize,
+    maps: Maps,
     batch_segments: usize,
     in_flight: usize,
     /// The answers to one batch, being merged (kept for its allocation).
@@ -437,8 +436,7 @@ impl<C: Correlation> Sharded<C> {
             filling: (0..n).map(|_| Batch::default()).collect(),
             filled: 0,
             payload: 0,
-            regions: Vec::new(),
-            last_region: 0,
+            maps: Maps::default(),
             batch_segments: if batch_segments == 0 {
                 BATCH_SEGMENTS
             } else {
@@ -461,28 +459,9 @@ impl<C: Correlation> Sharded<C> {
     /// (the maps stay alive as long as a worker holds them).
     pub(crate) fn share(&mut self, maps: Vec<Arc<Mmap>>) {
         for b in &mut self.filling {
-            b.regions.extend(maps.iter().cloned());
+            b.maps.extend(maps.iter().cloned());
         }
-        self.regions.extend(maps);
-    }
-
-    /// The shared map holding `bytes`, and their offset in it.
-    fn region_of(&mut self, bytes: &[u8]) -> Option<(usize, usize)> {
-        let (p, len) = (bytes.as_ptr() as usize, bytes.len());
-        let within = |m: &Mmap| {
-            let base = m.as_ptr() as usize;
-            (p >= base && p + len <= base + m.len()).then(|| p - base)
-        };
-        if let Some(at) = self.regions.get(self.last_region).and_then(|m| within(m)) {
-            return Some((self.last_region, at));
-        }
-        let (i, at) = self
-            .regions
-            .iter()
-            .enumerate()
-            .find_map(|(i, m)| within(m).map(|at| (i, at)))?;
-        self.last_region = i;
-        Some((i, at))
+        self.maps.add(maps);
     }
 
     pub(crate) fn segment(&mut self, seg: &TcpSegment<'_>) {
@@ -497,14 +476,13 @@ impl<C: Correlation> Sharded<C> {
             }
         }
         let w = shard(seg, self.workers.len());
-        let (region, start) = match self.region_of(seg.payload) {
-            Some(found) => found,
-            None => {
-                let b = &mut self.filling[w].bytes;
-                b.extend_from_slice(seg.payload);
-                (BATCH, b.len() - seg.payload.len())
-            }
-        };
+        let place = self.maps.locate(seg.payload);
+        let mut start = 0;
+        if place.is_none() {
+            let b = &mut self.filling[w].bytes;
+            start = b.len();
+            b.extend_from_slice(seg.payload);
+        }
         self.payload += seg.payload.len();
         self.filling[w].items.push(Item {
             segment,
@@ -517,7 +495,7 @@ impl<C: Correlation> Sharded<C> {
                 ack: seg.ack,
                 flags: seg.flags,
                 payload_missing: seg.payload_missing,
-                region,
+                place,
                 start,
                 len: seg.payload.len(),
             },

@@ -105,6 +105,8 @@ struct Mapped {
 /// Mapped pages already read are released in steps of this size, so that
 /// the process's resident memory does not grow with the file.
 const RELEASE_STEP: usize = 2 << 20;
+/// Everything behind the reader is released again at every this many bytes.
+const RERELEASE_STEP: usize = 64 << 20;
 /// How far behind the reader pages are released: flow workers read
 /// payloads a few batches behind it (see `shard`), and a page released
 /// under them would be faulted in again.
@@ -338,13 +340,15 @@ impl FileSource {
         }
     }
 
-    /// The memory map of a mapped input, whose frames' bytes lie in it,
-    /// for other threads to read: from now on, pages already read are given
-    /// back to the kernel only when well behind.
-    pub fn share_map(&mut self) -> Option<Arc<memmap2::Mmap>> {
+    /// The memory map of a mapped input, whose frames' bytes lie in it.
+    /// `trailed`: other threads read it a little behind this one, so pages
+    /// already read are given back to the kernel only when well behind.
+    pub fn share_map(&mut self, trailed: bool) -> Option<Arc<memmap2::Mmap>> {
         match &mut self.backend {
             Backend::Mapped(m) => {
-                m.behind = RELEASE_BEHIND;
+                if trailed {
+                    m.behind = RELEASE_BEHIND;
+                }
                 Some(Arc::clone(&m.map))
             }
             Backend::Stream(_) => None,
@@ -478,6 +482,16 @@ impl FileSource {
                 )
             };
             m.released = page_start;
+            // Pages read again behind the reader (a retransmission compared
+            // with the bytes it repeats, which the streams point at) are
+            // given back too, now and then.
+            if page_start % RERELEASE_STEP < RELEASE_STEP {
+                // SAFETY: as above.
+                let _ = unsafe {
+                    m.map
+                        .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, 0, page_start)
+                };
+            }
         }
         if m.pos == len {
             self.done = true;

@@ -53,13 +53,13 @@ impl Inputs {
             .collect()
     }
 
-    /// The memory maps of the mapped inputs, to be read by other threads:
-    /// frames read from them lie in them, and stay readable as long as a
-    /// map is held.
-    pub fn share_maps(&mut self) -> Vec<std::sync::Arc<memmap2::Mmap>> {
+    /// The memory maps of the mapped inputs: frames read from them lie in
+    /// them, and stay readable as long as a map is held. `trailed`: other
+    /// threads read them a little behind this one.
+    pub fn share_maps(&mut self, trailed: bool) -> Vec<std::sync::Arc<memmap2::Mmap>> {
         self.sources
             .iter_mut()
-            .filter_map(FileSource::share_map)
+            .filter_map(|s| s.share_map(trailed))
             .collect()
     }
 

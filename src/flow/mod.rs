@@ -15,8 +15,9 @@ mod reassembly;
 pub mod seq;
 
 pub use conn::{ConnRecord, Connection, EndpointState, RoleSource};
-pub use reassembly::{ReassemblyLimits, StreamCounters};
+pub use reassembly::{Origin, ReassemblyLimits, StreamCounters};
 
+use crate::capture::Maps;
 use crate::decode::{Endpoint, TcpSegment};
 use conn::server_by_port;
 use rustc_hash::FxHashMap;
@@ -207,6 +208,8 @@ pub struct FlowTable<F: ConsumerFactory> {
     open_now: u64,
     /// Out-of-order bytes buffered over all connections.
     total_pending: usize,
+    /// Mapped inputs: segments read from them are remembered in place.
+    maps: Maps,
 }
 
 impl<F: ConsumerFactory> FlowTable<F> {
@@ -220,7 +223,14 @@ impl<F: ConsumerFactory> FlowTable<F> {
             stats: FlowStats::default(),
             open_now: 0,
             total_pending: 0,
+            maps: Maps::default(),
         }
+    }
+
+    /// The maps of mapped inputs whose frames' bytes stay readable: the
+    /// streams point at delivered bytes in them instead of copying them.
+    pub fn share_maps(&mut self, maps: impl IntoIterator<Item = std::sync::Arc<memmap2::Mmap>>) {
+        self.maps.add(maps);
     }
 
     pub fn segment(&mut self, seg: &TcpSegment<'_>) {
@@ -253,11 +263,15 @@ impl<F: ConsumerFactory> FlowTable<F> {
             }
         }
         let limits = self.limits.reassembly;
+        let origin = Origin {
+            maps: &self.maps,
+            place: self.maps.locate(seg.payload),
+        };
         // The common case: one lookup.
         if let Some(conn) = self.conns.get_mut(&key) {
             let was_open = conn.closed_ns.is_none();
             let pending_before = pending_bytes(conn);
-            update(conn, seg, &limits, &mut self.factory);
+            update(conn, seg, &limits, origin, &mut self.factory);
             if was_open && conn.closed_ns.is_some() {
                 self.open_now -= 1;
                 self.factory.open_now_changed(conn.id, -1);
@@ -277,7 +291,11 @@ impl<F: ConsumerFactory> FlowTable<F> {
             self.make_room();
         }
         let mut conn = self.open(seg);
-        update(&mut conn, seg, &limits, &mut self.factory);
+        let origin = Origin {
+            maps: &self.maps,
+            place: self.maps.locate(seg.payload),
+        };
+        update(&mut conn, seg, &limits, origin, &mut self.factory);
         if conn.closed_ns.is_none() {
             self.open_now += 1;
             self.factory.open_now_changed(conn.id, 1);
@@ -459,6 +477,7 @@ fn update<S, C: StreamConsumer<S>>(
     conn: &mut Connection<C>,
     seg: &TcpSegment<'_>,
     limits: &ReassemblyLimits,
+    origin: Origin<'_>,
     sink: &mut S,
 ) {
     let gaps = |c: &Connection<C>| {
@@ -468,7 +487,7 @@ fn update<S, C: StreamConsumer<S>>(
         ]
     };
     let before = gaps(conn);
-    apply(conn, seg, limits, sink);
+    apply(conn, seg, limits, origin, sink);
     let after = gaps(conn);
     // Zeek's 'G': a content gap, recorded when it is found.
     for dir in [Direction::ToServer, Direction::ToClient] {
@@ -482,6 +501,7 @@ fn apply<S, C: StreamConsumer<S>>(
     conn: &mut Connection<C>,
     seg: &TcpSegment<'_>,
     limits: &ReassemblyLimits,
+    origin: Origin<'_>,
     sink: &mut S,
 ) {
     use EndpointState::*;
@@ -557,12 +577,13 @@ fn apply<S, C: StreamConsumer<S>>(
                 sink: &mut *sink,
                 at,
             };
-            halves[d].stream.segment(
+            halves[d].stream.segment_from(
                 dir,
                 limits,
                 data_seq,
                 seg.payload,
                 seg.payload_missing,
+                origin,
                 &mut out,
             );
         }

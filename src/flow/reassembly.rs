@@ -24,11 +24,116 @@
 
 use super::seq::SeqNum;
 use super::{Deliver, Direction};
+use crate::capture::{Maps, Place};
 
 /// Bytes of already-delivered data kept to compare retransmissions against:
 /// one full-size segment, what retransmissions nearly always repeat. Per
 /// direction of every connection with data, so kept small.
 const TAIL_BYTES: usize = 2048;
+
+/// Delivered pieces the tail points at in a mapped input instead of
+/// copying them. Only pieces of `TAIL_REF_MIN` bytes or more are pointed
+/// at (smaller ones are copied while they are hot in the cache), so a piece
+/// leaves `refs` only when the newer ones hold more than `TAIL_BYTES`: it
+/// is out of the window by then, and never needs copying from a page the
+/// reader has long passed.
+const TAIL_REFS: usize = 3;
+const TAIL_REF_MIN: usize = TAIL_BYTES / 2;
+
+/// Where a segment's payload came from: in a mapped input (`place`), the
+/// stream can point at the bytes it delivers instead of copying them.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    pub maps: &'a Maps,
+    pub place: Option<Place>,
+}
+
+/// The last `TAIL_BYTES` delivered bytes, by stream offset: places in a
+/// mapped input for the newest pieces read from one, copies for the rest
+/// (pieces delivered from the out-of-order buffer or a streamed input, and
+/// mapped pieces that leave `refs` while still in the window). The common
+/// case, in-order segments from a mapped file, copies nothing.
+#[derive(Debug, Default)]
+struct Tail {
+    /// Copies, in a ring indexed by stream offset (allocated on first use).
+    bytes: Vec<u8>,
+    /// Mapped pieces, oldest first: `refs[..n]`.
+    refs: [TailRef; TAIL_REFS],
+    n: usize,
+    /// Stream offset from which the tail holds real bytes (gaps invalidate).
+    from: u64,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct TailRef {
+    start: u64,
+    len: usize,
+    map: usize,
+    at: usize,
+}
+
+impl Tail {
+    /// `data`, delivered at stream offset `offset`, maybe at `place`.
+    fn remember(&mut self, offset: u64, data: &[u8], place: Option<Place>) {
+        let place = match place {
+            Some(p) if data.len() >= TAIL_REF_MIN => p,
+            _ => return self.copy(offset, data),
+        };
+        if self.n == TAIL_REFS {
+            // The newer pieces hold `(TAIL_REFS - 1) * TAIL_REF_MIN` bytes
+            // or more, and this one `TAIL_REF_MIN`: the oldest is out of the
+            // window.
+            self.refs.copy_within(1..TAIL_REFS, 0);
+            self.n -= 1;
+        }
+        self.refs[self.n] = TailRef {
+            start: offset,
+            len: data.len(),
+            map: place.map,
+            at: place.at,
+        };
+        self.n += 1;
+    }
+
+    fn copy(&mut self, offset: u64, data: &[u8]) {
+        if self.bytes.is_empty() {
+            self.bytes = vec![0; TAIL_BYTES];
+        }
+        let keep = &data[data.len().saturating_sub(TAIL_BYTES)..];
+        let pos = (offset + (data.len() - keep.len()) as u64) as usize % TAIL_BYTES;
+        let first = (TAIL_BYTES - pos).min(keep.len());
+        self.bytes[pos..pos + first].copy_from_slice(&keep[..first]);
+        self.bytes[..keep.len() - first].copy_from_slice(&keep[first..]);
+    }
+
+    /// The delivered byte at stream offset `at`, if the tail has it (`end`:
+    /// the stream offset delivery reached).
+    fn byte(&self, at: u64, end: u64, maps: &Maps) -> Option<u8> {
+        if at < end.saturating_sub(TAIL_BYTES as u64).max(self.from) || at >= end {
+            return None;
+        }
+        let newest = self.refs[..self.n]
+            .iter()
+            .rev()
+            .find(|r| r.start <= at && at < r.start + r.len as u64);
+        match newest {
+            Some(r) => {
+                let place = Place {
+                    map: r.map,
+                    at: r.at + (at - r.start) as usize,
+                };
+                maps.get(place, 1).map(|b| b[0])
+            }
+            None => self.bytes.get((at % TAIL_BYTES as u64) as usize).copied(),
+        }
+    }
+
+    /// A gap at stream offset `offset`: nothing before it is known.
+    fn forget_before(&mut self, offset: u64) {
+        self.from = offset;
+        self.n = 0;
+    }
+}
 
 /// Most bytes an acknowledged hole may hold to be skipped as soon as the
 /// next segment comes. Capture drops lose a few segments; a hole further
@@ -89,10 +194,8 @@ pub struct HalfStream {
     offset: u64,
     pending: Vec<Chunk>,
     pending_bytes: usize,
-    /// Ring of the last `TAIL_BYTES` delivered bytes, by stream offset.
-    tail: Vec<u8>,
-    /// Stream offset from which `tail` holds real bytes (gaps invalidate).
-    tail_from: u64,
+    /// The last delivered bytes, to compare retransmissions with.
+    tail: Tail,
     fin: Option<SeqNum>,
     ended: bool,
     /// Stream offset up to which the peer acknowledged bytes while nothing
@@ -146,6 +249,27 @@ impl HalfStream {
         missing: u32,
         c: &mut C,
     ) {
+        let maps = Maps::default();
+        let origin = Origin {
+            maps: &maps,
+            place: None,
+        };
+        self.segment_from(dir, limits, seq, data, missing, origin, c);
+    }
+
+    /// As [`segment`](Self::segment), for a payload that may lie in a
+    /// mapped input.
+    #[allow(clippy::too_many_arguments)]
+    pub fn segment_from<C: Deliver>(
+        &mut self,
+        dir: Direction,
+        limits: &ReassemblyLimits,
+        seq: SeqNum,
+        data: &[u8],
+        missing: u32,
+        origin: Origin<'_>,
+        c: &mut C,
+    ) {
         if data.is_empty() && missing == 0 {
             return;
         }
@@ -185,12 +309,12 @@ impl HalfStream {
             self.deliver_gap(dir, start - self.offset, c);
         }
         if start == self.offset && self.pending.is_empty() {
-            self.deliver(dir, data, c);
+            self.deliver_from(dir, data, origin.place, c);
             self.deliver_gap(dir, missing as u64, c);
         } else {
             // A payload tail cut by the snaplen stays a hole here: it is
             // skipped once the peer's ACK, the bound or the end proves it lost.
-            self.insert(dir, start, data, limits, c);
+            self.insert(dir, start, data, limits, origin, c);
             self.drain(dir, c);
         }
         self.end_if_complete(dir, c);
@@ -271,6 +395,7 @@ impl HalfStream {
         start: u64,
         data: &[u8],
         limits: &ReassemblyLimits,
+        origin: Origin<'_>,
         c: &mut C,
     ) {
         let end = start + data.len() as u64;
@@ -281,7 +406,7 @@ impl HalfStream {
         if from < self.offset {
             let upto = end.min(self.offset);
             repeated += upto - from;
-            conflict |= self.differs_from_tail(from, &data[..(upto - start) as usize]);
+            conflict |= self.differs_from_tail(from, &data[..(upto - start) as usize], origin.maps);
             from = upto;
         }
         // Pieces not covered by pending chunks.
@@ -340,7 +465,8 @@ impl HalfStream {
                 // skipped only up to a piece: it continues the stream.
                 let skip = (self.offset - s) as usize;
                 if let Some(rest) = bytes.get(skip..) {
-                    self.deliver(dir, rest, c);
+                    let place = origin.place.map(|p| p.plus((s - start) as usize + skip));
+                    self.deliver_from(dir, rest, place, c);
                 }
                 self.drain(dir, c);
                 continue;
@@ -409,12 +535,24 @@ impl HalfStream {
         }
     }
 
+    /// Delivers bytes that are copies (from the out-of-order buffer).
     fn deliver<C: Deliver>(&mut self, dir: Direction, data: &[u8], c: &mut C) {
+        self.deliver_from(dir, data, None, c);
+    }
+
+    /// Delivers bytes that lie at `place` in a mapped input, if given.
+    fn deliver_from<C: Deliver>(
+        &mut self,
+        dir: Direction,
+        data: &[u8],
+        place: Option<Place>,
+        c: &mut C,
+    ) {
         if data.is_empty() {
             return;
         }
         c.data(dir, self.offset, data);
-        self.remember(data);
+        self.tail.remember(self.offset, data, place);
         self.advance(data.len() as u64);
         self.counters.bytes += data.len() as u64;
     }
@@ -425,7 +563,7 @@ impl HalfStream {
         }
         c.gap(dir, self.offset, len);
         self.advance(len);
-        self.tail_from = self.offset;
+        self.tail.forget_before(self.offset);
         self.counters.missed += len;
         self.counters.gaps += 1;
     }
@@ -437,31 +575,13 @@ impl HalfStream {
         }
     }
 
-    /// Keeps the last `TAIL_BYTES` delivered bytes (ring indexed by offset).
-    fn remember(&mut self, data: &[u8]) {
-        if self.tail.is_empty() {
-            self.tail = vec![0; TAIL_BYTES];
-        }
-        let keep = &data[data.len().saturating_sub(TAIL_BYTES)..];
-        let pos = (self.offset + (data.len() - keep.len()) as u64) as usize % TAIL_BYTES;
-        let first = (TAIL_BYTES - pos).min(keep.len());
-        self.tail[pos..pos + first].copy_from_slice(&keep[..first]);
-        self.tail[..keep.len() - first].copy_from_slice(&keep[first..]);
-    }
-
     /// Whether `data`, a repeat of delivered bytes starting at `from`,
     /// differs from what was delivered (as far as the tail remembers).
-    fn differs_from_tail(&self, from: u64, data: &[u8]) -> bool {
-        let oldest = self
-            .offset
-            .saturating_sub(TAIL_BYTES as u64)
-            .max(self.tail_from);
-        if self.tail.is_empty() {
-            return false;
-        }
+    fn differs_from_tail(&self, from: u64, data: &[u8], maps: &Maps) -> bool {
         data.iter().enumerate().any(|(i, b)| {
-            let at = from + i as u64;
-            at >= oldest && self.tail[(at % TAIL_BYTES as u64) as usize] != *b
+            self.tail
+                .byte(from + i as u64, self.offset, maps)
+                .is_some_and(|t| t != *b)
         })
     }
 }
