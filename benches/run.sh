@@ -15,8 +15,10 @@
 # Environment:
 #   SIZE_MB=400   size of the generated capture, in 10^6 bytes
 #   SEED=1        gencap seed
-#   ROUNDS=3      timed rounds (each: libpcap loop, readloop, sessmap)
-#   TSHARK=1      also time `tshark -q -z conv,tcp` once (slow)
+#   ROUNDS=3      timed rounds (each: libpcap loop, readloop, sessmap with
+#                 1 thread and with all threads)
+#   THREADS=N     "all threads" (default: nproc)
+#   TSHARK=0      leave out `tshark -q -z conv,tcp` (timed once when installed)
 #   TCPFLOW=0     leave out `tcpflow -r` (timed once when installed)
 #   READLOOP=0    leave out the readloop example (sessmap's reader alone)
 #
@@ -25,10 +27,13 @@
 # SIZE_MB, SEED and gencap source (ground truth in bench-out/bench.gencap.txt);
 # read it once to warm the page cache (nothing is dropped from it); run ROUNDS
 # alternating rounds of the C loop, the readloop example (sessmap's capture
-# stage alone: pcap-parser, no decoding) and `sessmap analyze --format json
-# -o /dev/null`, each under /usr/bin/time for wall seconds and peak RSS; then
-# one untimed sessmap run whose JSON (bench-out/report.json) is checked
-# against what gencap says it wrote. Prints a Markdown table of medians.
+# stage alone, no decoding) and `sessmap analyze --format json -o /dev/null`
+# with --threads 1 and --threads $THREADS, each under /usr/bin/time for wall
+# seconds and peak RSS; tcpflow and tshark once each; then untimed sessmap
+# runs whose JSON (bench-out/report.json) is checked against what gencap says
+# it wrote (or the realistic capture's truth), and the 1-thread and
+# all-threads reports against each other, byte for byte. Prints a Markdown
+# table of medians.
 #
 # Needs: cargo, gcc, libpcap-dev, jq and GNU time (/usr/bin/time, Debian
 # package `time`); time and jq are installed here if missing and running as
@@ -46,7 +51,8 @@ cd "$(dirname "$0")/.."
 SIZE_MB=${SIZE_MB:-400}
 SEED=${SEED:-1}
 ROUNDS=${ROUNDS:-3}
-TSHARK=${TSHARK:-0}
+TSHARK=${TSHARK:-1}
+THREADS=${THREADS:-$(nproc)}
 READLOOP=${READLOOP:-1}
 TCPFLOW=${TCPFLOW:-1}
 OUT=bench-out
@@ -81,7 +87,11 @@ need_pkg() {
 need_pkg /usr/bin/time time   # GNU time, for peak RSS
 need_pkg jq jq
 command -v gcc >/dev/null || die "needs gcc (and libpcap-dev)"
-if [[ $TSHARK == 1 ]]; then command -v tshark >/dev/null || die "TSHARK=1 but no tshark"; fi
+if [[ $TSHARK == 1 ]] && ! command -v tshark >/dev/null; then
+    echo "== tshark not installed: left out (apt-get install tshark)"
+    TSHARK=0
+fi
+[[ $THREADS =~ ^[1-9][0-9]*$ ]] || die "THREADS must be a positive integer"
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
 
 # --- builds (one at a time) -------------------------------------------------
@@ -122,7 +132,7 @@ cat "$PCAP" > /dev/null
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-loop_s=(); loop_kb=(); rd_s=(); rd_kb=(); sm_s=(); sm_kb=()
+loop_s=(); loop_kb=(); rd_s=(); rd_kb=(); sm_s=(); sm_kb=(); smt_s=(); smt_kb=()
 # timed NAME OUTFILE CMD...: runs CMD under GNU time; sets T_S (wall
 # seconds), T_E (GNU time's %e) and T_KB (peak RSS in KB, %M). Exits the
 # script if CMD fails. %e has 10 ms resolution, too coarse for runs of a
@@ -153,9 +163,12 @@ for ((r = 1; r <= ROUNDS; r++)); do
         echo "   round $r  readloop   ${T_S}s (time %e ${T_E}s)  ${T_KB} KB  ($(cat "$tmp/read.out"))"
         cmp -s "$tmp/loop.out" "$tmp/read.out" || die "readloop and pcap_loop disagree"
     fi
-    timed sessmap /dev/null "$SESSMAP" analyze --format json -o /dev/null "$PCAP"
+    timed sessmap /dev/null "$SESSMAP" analyze --threads 1 --format json -o /dev/null "$PCAP"
     sm_s+=("$T_S"); sm_kb+=("$T_KB")
-    echo "   round $r  sessmap    ${T_S}s (time %e ${T_E}s)  ${T_KB} KB"
+    echo "   round $r  sessmap -j1 ${T_S}s (time %e ${T_E}s)  ${T_KB} KB"
+    timed sessmap /dev/null "$SESSMAP" analyze --threads "$THREADS" --format json -o /dev/null "$PCAP"
+    smt_s+=("$T_S"); smt_kb+=("$T_KB")
+    echo "   round $r  sessmap -j$THREADS ${T_S}s (time %e ${T_E}s)  ${T_KB} KB"
 done
 packets=$(sed -n 's/.*packets=\([0-9]*\).*/\1/p' "$tmp/loop.out")
 
@@ -175,9 +188,18 @@ if [[ $TSHARK == 1 ]]; then
 fi
 
 # --- check the report against the generator ---------------------------------
-echo "== checking sessmap's report (untimed run)"
-"$SESSMAP" analyze --format json -o "$OUT/report.json" "$PCAP" 2> "$OUT/report.stderr" \
+echo "== checking sessmap's report (untimed runs)"
+"$SESSMAP" analyze --threads 1 --format json -o "$OUT/report.json" "$PCAP" 2> "$OUT/report.stderr" \
     || { cat "$OUT/report.stderr" >&2; die "sessmap (check run) failed"; }
+"$SESSMAP" analyze --threads "$THREADS" --format json -o "$OUT/report-threads.json" "$PCAP" 2>/dev/null \
+    || die "sessmap --threads $THREADS (check run) failed"
+threads_same=1
+if cmp -s "$OUT/report.json" "$OUT/report-threads.json"; then
+    echo "   --threads 1 and --threads $THREADS: the same report, byte for byte"
+else
+    echo "   --threads 1 and --threads $THREADS: the reports DIFFER ($OUT/report-threads.json)"
+    threads_same=0
+fi
 if [[ -s $OUT/report.stderr ]]; then sed 's/^/   stderr: /' "$OUT/report.stderr"; fi
 truth_ok=1
 if [[ -n $TRUTH ]]; then
@@ -261,13 +283,19 @@ row "libpcap loop (pcap_next_ex)" "$L" "$(maxof "${loop_kb[@]}")"
 if [[ $READLOOP == 1 ]]; then
     row "readloop (sessmap's reader only)" "$(median "${rd_s[@]}")" "$(maxof "${rd_kb[@]}")"
 fi
-row "sessmap analyze --format json" "$S" "$(maxof "${sm_kb[@]}")"
+row "sessmap analyze --format json --threads 1" "$S" "$(maxof "${sm_kb[@]}")"
+row "sessmap analyze --format json --threads $THREADS" "$(median "${smt_s[@]}")" "$(maxof "${smt_kb[@]}")"
 if [[ -n $tf_s ]]; then row "tcpflow -r (1 run)" "$tf_s" "$tf_kb"; fi
 if [[ -n $ts_s ]]; then row "tshark -q -z conv,tcp (1 run)" "$ts_s" "$ts_kb"; fi
 echo
-echo "sessmap/loop ratio: $(awk -v s="$S" -v l="$L" 'BEGIN {printf "%.2f", s / l}') (median wall times)"
-echo "raw: loop_s=(${loop_s[*]}) loop_kb=(${loop_kb[*]})${rd_s:+ readloop_s=(${rd_s[*]}) readloop_kb=(${rd_kb[*]})} sessmap_s=(${sm_s[*]}) sessmap_kb=(${sm_kb[*]})${ts_s:+ tshark_s=$ts_s tshark_kb=$ts_kb}"
+T=$(median "${smt_s[@]}")
+echo "sessmap/loop ratio: $(awk -v s="$S" -v l="$L" 'BEGIN {printf "%.2f", s / l}') with 1 thread, $(awk -v s="$T" -v l="$L" 'BEGIN {printf "%.2f", s / l}') with $THREADS (median wall times)"
+echo "raw: loop_s=(${loop_s[*]}) loop_kb=(${loop_kb[*]})${rd_s:+ readloop_s=(${rd_s[*]}) readloop_kb=(${rd_kb[*]})} sessmap_j1_s=(${sm_s[*]}) sessmap_j1_kb=(${sm_kb[*]}) sessmap_j${THREADS}_s=(${smt_s[*]}) sessmap_j${THREADS}_kb=(${smt_kb[*]})${tf_s:+ tcpflow_s=$tf_s tcpflow_kb=$tf_kb}${ts_s:+ tshark_s=$ts_s tshark_kb=$ts_kb}"
 
+if [[ $threads_same -ne 1 ]]; then
+    echo "run.sh: the report depends on the thread count" >&2
+    exit 3
+fi
 if [[ $mismatch -ne 0 || $truth_ok -ne 1 ]]; then
     echo "run.sh: sessmap's report disagrees with the generator (see MISMATCH above)" >&2
     exit 3

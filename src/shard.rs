@@ -40,12 +40,12 @@ use std::thread::JoinHandle;
 /// Segments per batch (over all workers). With the batches in flight, this
 /// bounds how far the workers trail the reader in a mapped input (less than
 /// the reader's `RELEASE_BEHIND`).
-const BATCH_SEGMENTS: usize = 4096;
+const BATCH_SEGMENTS: usize = 1024;
 /// Payload bytes a batch may hold (copied, or in place in a mapped input)
 /// before it is sent.
-const BATCH_BYTES: usize = 2 << 20;
+const BATCH_BYTES: usize = 512 << 10;
 /// Batches sent and not yet merged.
-const IN_FLIGHT: usize = 4;
+const IN_FLIGHT: usize = 2;
 
 /// Facts of a sweep (or of the end of input) come before the segment's own.
 const SWEEP: u8 = 0;
@@ -588,6 +588,7 @@ impl<C: Correlation> Sharded<C> {
             }
         }
         self.replay.merge(&mut last);
+        drop(last);
         let mut stats = FlowStats::default();
         for w in 0..self.workers.len() {
             match self.workers[w].thread.take().map(JoinHandle::join) {
@@ -602,6 +603,14 @@ impl<C: Correlation> Sharded<C> {
             }
         }
         stats.peak_open = self.replay.peak_open;
+        // The workers' memory (their tables, parsers and facts, all freed
+        // now) is in their own malloc arenas, where the report about to be
+        // built could not reuse it: give it back to the kernel.
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim only returns free memory to the kernel.
+        unsafe {
+            libc::malloc_trim(0);
+        }
         (self.replay.correlator, stats)
     }
 }

@@ -110,7 +110,7 @@ const RERELEASE_STEP: usize = 64 << 20;
 /// How far behind the reader pages are released: flow workers read
 /// payloads a few batches behind it (see `shard`), and a page released
 /// under them would be faulted in again.
-const RELEASE_BEHIND: usize = 16 << 20;
+const RELEASE_BEHIND: usize = 4 << 20;
 
 impl Mapped {
     fn u32_at(&self, at: usize) -> u32 {
@@ -494,6 +494,13 @@ impl FileSource {
             }
         }
         if m.pos == len {
+            // All read: what the report is built from is in memory now, and
+            // bytes read again later (few) come back from the page cache.
+            // SAFETY: as above.
+            let _ = unsafe {
+                m.map
+                    .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, 0, len)
+            };
             self.done = true;
             return;
         }

@@ -31,6 +31,9 @@ use rustc_hash::FxHashMap as HashMap;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+/// Connection rows per allocation.
+const ROWS_PER_CHUNK: usize = 2048;
+
 #[derive(Debug, Clone, Default)]
 pub struct CorrelateConfig {
     pub http: HttpLimits,
@@ -42,7 +45,9 @@ pub struct CorrelateConfig {
 #[derive(Debug, Default)]
 pub struct Correlator {
     config: CorrelateConfig,
-    connections: Vec<ConnectionReport>,
+    /// The rows of connections over, in chunks of `ROWS_PER_CHUNK` (one
+    /// growing vector would need twice its size while it grows).
+    connections: Vec<Vec<ConnectionReport>>,
     /// Client and server of each open connection.
     open: HashMap<u64, (Endpoint, Endpoint)>,
     http: HttpSessions,
@@ -171,7 +176,7 @@ impl Correlator {
             if let Some(d) = t.decryption() {
                 self.tls_stats.add(t, d);
             }
-            tls::tls_report(t)
+            Box::new(tls::tls_report(t))
         });
         let protocol = parser.protocol();
         let requests = http_counters.map_or(0, |c| c.requests);
@@ -203,7 +208,15 @@ impl Correlator {
             // or unreadable, not).
             Some(Protocol::Ftp | Protocol::FtpData) => NoSession::NotHttp,
         };
-        self.connections.push(ConnectionReport {
+        if self
+            .connections
+            .last()
+            .is_none_or(|c| c.len() == ROWS_PER_CHUNK)
+        {
+            self.connections.push(Vec::with_capacity(ROWS_PER_CHUNK));
+        }
+        let rows = self.connections.last_mut().expect("a chunk was just made");
+        rows.push(ConnectionReport {
             id: record.id,
             client: record.client,
             server: record.server,
@@ -300,7 +313,11 @@ impl Correlator {
     /// findings. Each kind builds its own sessions and findings; this only
     /// merges them, numbers the sessions by start, and maps connections.
     pub fn finish(&mut self, redact: &Redactor) -> Map {
-        let mut connections = std::mem::take(&mut self.connections);
+        let chunks = std::mem::take(&mut self.connections);
+        let mut connections = Vec::with_capacity(chunks.iter().map(Vec::len).sum());
+        for chunk in chunks {
+            connections.extend(chunk);
+        }
         connections.sort_unstable_by_key(|c| c.id);
         let (http, http_dropped) = http::build(std::mem::take(&mut self.http), redact);
         self.http_facts_dropped = http_dropped;

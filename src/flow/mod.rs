@@ -198,7 +198,8 @@ impl Clock {
 }
 
 pub struct FlowTable<F: ConsumerFactory> {
-    conns: FxHashMap<FlowKey, Connection<F::Consumer>>,
+    /// Boxed: a connection is large, and the table's spare slots stay small.
+    conns: FxHashMap<FlowKey, Box<Connection<F::Consumer>>>,
     limits: FlowLimits,
     factory: F,
     next_id: u64,
@@ -257,7 +258,7 @@ impl<F: ConsumerFactory> FlowTable<F> {
             if let Some(old) = self.conns.get(&key) {
                 if is_new_incarnation(old, seg) {
                     if let Some(old) = self.conns.remove(&key) {
-                        self.close(old);
+                        self.close(*old);
                     }
                 }
             }
@@ -290,7 +291,7 @@ impl<F: ConsumerFactory> FlowTable<F> {
         if self.conns.len() >= self.limits.max_connections {
             self.make_room();
         }
-        let mut conn = self.open(seg);
+        let mut conn = Box::new(self.open(seg));
         let origin = Origin {
             maps: &self.maps,
             place: self.maps.locate(seg.payload),
@@ -363,7 +364,7 @@ impl<F: ConsumerFactory> FlowTable<F> {
         let mut conns: Vec<_> = keys.iter().filter_map(|k| self.conns.remove(k)).collect();
         conns.sort_unstable_by_key(|c| c.id);
         for c in conns {
-            self.close(c);
+            self.close(*c);
         }
     }
 

@@ -55,7 +55,9 @@ pub struct Origin<'a> {
 /// case, in-order segments from a mapped file, copies nothing.
 #[derive(Debug, Default)]
 struct Tail {
-    /// Copies, in a ring indexed by stream offset (allocated on first use).
+    /// Copies, in a ring indexed by stream offset modulo `TAIL_BYTES`
+    /// (shorter while the stream is: offsets past its length were never
+    /// written).
     bytes: Vec<u8>,
     /// Mapped pieces, oldest first: `refs[..n]`.
     refs: [TailRef; TAIL_REFS],
@@ -96,8 +98,14 @@ impl Tail {
     }
 
     fn copy(&mut self, offset: u64, data: &[u8]) {
-        if self.bytes.is_empty() {
-            self.bytes = vec![0; TAIL_BYTES];
+        // The ring grows with the stream up to its full size: a short
+        // stream (a request, a reply line) keeps only what it sent.
+        let end = offset + data.len() as u64;
+        let need = (end.min(TAIL_BYTES as u64) as usize)
+            .next_power_of_two()
+            .clamp(256, TAIL_BYTES);
+        if self.bytes.len() < need {
+            self.bytes.resize(need, 0);
         }
         let keep = &data[data.len().saturating_sub(TAIL_BYTES)..];
         let pos = (offset + (data.len() - keep.len()) as u64) as usize % TAIL_BYTES;

@@ -123,9 +123,10 @@ pub struct ConnectionReport {
     /// Why the connection has no session (absent when it has one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub no_session: Option<NoSession>,
-    /// The TLS handshake, on a TLS connection.
+    /// The TLS handshake, on a TLS connection (boxed: most connections have
+    /// none, and every row is kept until the report is written).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls: Option<TlsReport>,
+    pub tls: Option<Box<TlsReport>>,
 }
 
 /// What a TLS connection's plaintext handshake showed.
