@@ -58,6 +58,10 @@ impl TcpFlags {
     pub fn ack(self) -> bool {
         self.0 & Self::ACK != 0
     }
+    /// A SYN that opens: no ACK, no RST.
+    pub fn syn_only(self) -> bool {
+        self.0 & (Self::SYN | Self::ACK | Self::RST) == Self::SYN
+    }
 }
 
 /// A decoded TCP segment, borrowing the frame (or the decoder's fragment

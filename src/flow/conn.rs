@@ -1,11 +1,42 @@
 //! One TCP connection: roles, endpoint states, Zeek's `history` and
 //! `conn_state`, and the two half-streams.
 
-use super::reassembly::{HalfStream, StreamCounters};
+use super::reassembly::{HalfStream, Origin, ReassemblyLimits, StreamCounters};
 use super::seq::SeqNum;
-use super::Direction;
-use crate::decode::Endpoint;
+use super::{At, Delivery, Direction, StreamConsumer};
+use crate::decode::{Endpoint, TcpSegment};
 use serde::Serialize;
+
+/// Zeek's history letters (upper case from the client, lower case from the
+/// server), each recorded the first time it happens in a direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Letter {
+    /// S: a SYN.
+    Syn,
+    /// H: a SYN-ACK.
+    SynAck,
+    /// A: a pure ACK.
+    Ack,
+    /// D: payload.
+    Data,
+    /// F: a FIN.
+    Fin,
+    /// R: a RST.
+    Rst,
+    /// T: a retransmission.
+    Retransmission,
+    /// I: bytes that differ from what they repeat.
+    Inconsistent,
+    /// G: a content gap.
+    Gap,
+    /// Q: SYN and FIN together.
+    SynFin,
+}
+
+impl Letter {
+    /// Upper case, in the order of the variants.
+    const CHARS: &'static [u8; 10] = b"SHADFRTIGQ";
+}
 
 /// The state of one endpoint, after Zeek's TCP analyzer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -111,20 +142,245 @@ impl<C> Connection<C> {
 
     /// Adds a Zeek history letter (upper case from the client, lower case
     /// from the server) the first time it happens in that direction.
-    pub fn mark(&mut self, dir: Direction, letter: u8) {
-        const LETTERS: &[u8] = b"SHADFRTIGQ";
-        let Some(i) = LETTERS.iter().position(|l| *l == letter) else {
-            return;
-        };
+    pub fn mark(&mut self, dir: Direction, letter: Letter) {
+        let i = letter as usize;
         let bit = 1u32 << (i * 2 + dir as usize);
         if self.history_seen & bit == 0 {
             self.history_seen |= bit;
+            let c = Letter::CHARS[i];
             let c = if dir == Direction::ToServer {
-                letter
+                c
             } else {
-                letter.to_ascii_lowercase()
+                c.to_ascii_lowercase()
             };
             self.history.push(c as char);
+        }
+    }
+
+    /// Out-of-order bytes both directions hold.
+    pub fn pending_bytes(&self) -> usize {
+        self.halves[0].stream.pending_bytes() + self.halves[1].stream.pending_bytes()
+    }
+
+    /// A SYN on this connection's 4-tuple starts a new connection when this
+    /// one is over (closed or reset) or the SYN carries another initial
+    /// sequence number than the one this one started with (port reuse). A
+    /// SYN with the same number is a retransmission.
+    pub fn is_new_incarnation(&self, seg: &TcpSegment<'_>) -> bool {
+        let dir = self.direction_of(&seg.src);
+        let half = &self.halves[dir as usize];
+        let seq = SeqNum(seg.seq);
+        match half.isn {
+            Some(isn) => isn != seq,
+            // No SYN from this side yet. The peer's ACK tells: a SYN-ACK seen
+            // first (capture reordering) acknowledges exactly this SYN.
+            None => {
+                self.closed_ns.is_some()
+                    || self.halves[dir.other() as usize]
+                        .last_ack
+                        .is_some_and(|a| a != seq.plus(1))
+            }
+        }
+    }
+
+    /// The gaps each direction's stream has declared.
+    fn gaps(&self) -> [u64; 2] {
+        [
+            self.halves[0].stream.counters.gaps,
+            self.halves[1].stream.counters.gaps,
+        ]
+    }
+
+    /// Zeek's 'G': a content gap, recorded when it is found.
+    fn mark_new_gaps(&mut self, before: [u64; 2]) {
+        let after = self.gaps();
+        for dir in [Direction::ToServer, Direction::ToClient] {
+            if after[dir as usize] > before[dir as usize] {
+                self.mark(dir, Letter::Gap);
+            }
+        }
+    }
+
+    /// A half-stream with the consumer and sink its output goes to.
+    fn stream<'a, S>(
+        &'a mut self,
+        dir: Direction,
+        sink: &'a mut S,
+        at: At,
+    ) -> (&'a mut HalfStream, Delivery<'a, C, S>) {
+        let Connection {
+            halves, consumer, ..
+        } = self;
+        (
+            &mut halves[dir as usize].stream,
+            Delivery { consumer, sink, at },
+        )
+    }
+
+    /// Applies one segment: endpoint states, history, reassembly.
+    pub fn apply<S>(
+        &mut self,
+        seg: &TcpSegment<'_>,
+        limits: &ReassemblyLimits,
+        origin: Origin<'_>,
+        sink: &mut S,
+    ) where
+        C: StreamConsumer<S>,
+    {
+        let gaps = self.gaps();
+        self.step(seg, limits, origin, sink);
+        self.mark_new_gaps(gaps);
+    }
+
+    fn step<S>(
+        &mut self,
+        seg: &TcpSegment<'_>,
+        limits: &ReassemblyLimits,
+        origin: Origin<'_>,
+        sink: &mut S,
+    ) where
+        C: StreamConsumer<S>,
+    {
+        use EndpointState::*;
+        let at = At {
+            conn: self.id,
+            ts_ns: seg.ts_ns,
+        };
+        let dir = self.direction_of(&seg.src);
+        let d = dir as usize;
+        let o = dir.other() as usize;
+        self.last_ns = self.last_ns.max(seg.ts_ns);
+        self.halves[d].packets += 1;
+        let flags = seg.flags;
+        let seq = SeqNum(seg.seq);
+
+        if flags.rst() {
+            self.mark(dir, Letter::Rst);
+            self.halves[d].state = Reset;
+            self.closed_ns.get_or_insert(seg.ts_ns);
+            return;
+        }
+        if flags.syn() {
+            if flags.fin() {
+                self.mark(dir, Letter::SynFin);
+            }
+            self.mark(
+                dir,
+                if flags.ack() {
+                    Letter::SynAck
+                } else {
+                    Letter::Syn
+                },
+            );
+            let half = &mut self.halves[d];
+            if half.isn.is_none() {
+                half.isn = Some(seq);
+                half.stream.syn(seq);
+            }
+            if half.state == Inactive {
+                half.state = if flags.ack() { SynAckSent } else { SynSent };
+            }
+        } else if self.halves[d].state == Inactive {
+            self.halves[d].state = Partial;
+        }
+        if flags.ack() {
+            let ack = SeqNum(seg.ack);
+            self.halves[d].last_ack = Some(ack);
+            if !flags.syn() {
+                // The handshake's third step establishes both sides.
+                if matches!(self.halves[d].state, SynSent | Partial)
+                    && matches!(self.halves[o].state, SynAckSent | Established)
+                {
+                    self.halves[d].state = Established;
+                    self.halves[o].state = Established;
+                }
+                if seg.payload.is_empty() && !flags.fin() {
+                    self.mark(dir, Letter::Ack);
+                }
+            }
+            let (stream, mut out) = self.stream(dir.other(), sink, at);
+            stream.acked(dir.other(), ack, &mut out);
+        }
+
+        let data_seq = if flags.syn() { seq.plus(1) } else { seq };
+        if !seg.payload.is_empty() || seg.payload_missing > 0 {
+            let c = self.counters(dir);
+            let (retransmitted, conflicts) = (c.retransmitted, c.overlap_conflicts);
+            let (stream, mut out) = self.stream(dir, sink, at);
+            stream.segment_from(
+                dir,
+                limits,
+                data_seq,
+                seg.payload,
+                seg.payload_missing,
+                origin,
+                &mut out,
+            );
+            self.mark(dir, Letter::Data);
+            let c = self.counters(dir);
+            let (retransmitted, conflicts) = (
+                c.retransmitted > retransmitted,
+                c.overlap_conflicts > conflicts,
+            );
+            if retransmitted {
+                self.mark(dir, Letter::Retransmission);
+            }
+            if conflicts {
+                self.mark(dir, Letter::Inconsistent);
+            }
+        }
+        if flags.fin() {
+            self.mark(dir, Letter::Fin);
+            let half = &mut self.halves[d];
+            if half.state != Reset {
+                half.state = Closed;
+            }
+            let fin_seq = data_seq.plus(seg.payload.len() as u32 + seg.payload_missing);
+            let (stream, mut out) = self.stream(dir, sink, at);
+            stream.fin(dir, fin_seq, &mut out);
+            if self.halves[o].state == Closed {
+                self.closed_ns.get_or_insert(seg.ts_ns);
+            }
+        }
+    }
+
+    /// Gives up on every hole (the table's memory budget is exhausted).
+    pub fn flush<S>(&mut self, ts_ns: u64, sink: &mut S)
+    where
+        C: StreamConsumer<S>,
+    {
+        let at = At {
+            conn: self.id,
+            ts_ns,
+        };
+        for dir in [Direction::ToServer, Direction::ToClient] {
+            let (stream, mut out) = self.stream(dir, sink, at);
+            stream.flush(dir, &mut out);
+            if stream.counters.gaps > 0 {
+                self.mark(dir, Letter::Gap);
+            }
+        }
+    }
+
+    /// The connection is over: each direction delivers what it still holds
+    /// (holes the peer acknowledged, or all, are skipped as gaps).
+    pub fn finish<S>(&mut self, sink: &mut S)
+    where
+        C: StreamConsumer<S>,
+    {
+        let at = At {
+            conn: self.id,
+            ts_ns: self.last_ns,
+        };
+        for dir in [Direction::ToServer, Direction::ToClient] {
+            let peer_ack = self.halves[dir.other() as usize].last_ack;
+            let (stream, mut out) = self.stream(dir, sink, at);
+            stream.finish(dir, peer_ack, &mut out);
+        }
+        for dir in [Direction::ToServer, Direction::ToClient] {
+            if self.counters(dir).gaps > 0 {
+                self.mark(dir, Letter::Gap);
+            }
         }
     }
 

@@ -14,15 +14,15 @@ mod conn;
 mod reassembly;
 pub mod seq;
 
-pub use conn::{ConnRecord, Connection, EndpointState, RoleSource};
+pub use conn::{ConnRecord, Connection, EndpointState, Letter, RoleSource};
 pub use reassembly::{Origin, ReassemblyLimits, StreamCounters};
 
 use crate::capture::Maps;
 use crate::decode::{Endpoint, TcpSegment};
 use conn::server_by_port;
 use rustc_hash::FxHashMap;
-use seq::SeqNum;
 use serde::Serialize;
+use std::collections::hash_map::Entry;
 
 /// Which way bytes travel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -253,60 +253,76 @@ impl<F: ConsumerFactory> FlowTable<F> {
     /// [`sweep`](Self::sweep) when it is due).
     pub fn segment_unclocked(&mut self, seg: &TcpSegment<'_>) {
         let key = FlowKey::of(seg);
-        let syn_only = seg.flags.syn() && !seg.flags.ack() && !seg.flags.rst();
-        if syn_only {
-            if let Some(old) = self.conns.get(&key) {
-                if is_new_incarnation(old, seg) {
-                    if let Some(old) = self.conns.remove(&key) {
-                        self.close(*old);
-                    }
-                }
-            }
-        }
-        let limits = self.limits.reassembly;
-        let origin = Origin {
-            maps: &self.maps,
-            place: self.maps.locate(seg.payload),
-        };
-        // The common case: one lookup.
-        if let Some(conn) = self.conns.get_mut(&key) {
-            let was_open = conn.closed_ns.is_none();
-            let pending_before = pending_bytes(conn);
-            update(conn, seg, &limits, origin, &mut self.factory);
-            if was_open && conn.closed_ns.is_some() {
-                self.open_now -= 1;
-                self.factory.open_now_changed(conn.id, -1);
-            }
-            let pending_after = pending_bytes(conn);
-            if pending_after != pending_before {
-                self.total_pending = self.total_pending + pending_after - pending_before;
-                if self.total_pending > self.limits.max_total_pending_bytes {
-                    flush(conn, seg.ts_ns, &mut self.factory);
-                    self.total_pending -= pending_after;
-                    self.stats.memory_flushes += 1;
-                }
-            }
-            return;
-        }
-        if self.conns.len() >= self.limits.max_connections {
+        if self.conns.len() >= self.limits.max_connections && !self.conns.contains_key(&key) {
             self.make_room();
         }
-        let mut conn = Box::new(self.open(seg));
+        let limits = self.limits.reassembly;
+        let place = self.maps.locate(seg.payload);
+        let conn = match self.conns.entry(key) {
+            Entry::Occupied(mut known) => {
+                if !(seg.flags.syn_only() && known.get().is_new_incarnation(seg)) {
+                    // The common case: one lookup, and the connection does
+                    // the rest.
+                    let conn = known.get_mut();
+                    let was_open = conn.closed_ns.is_none();
+                    let pending_before = conn.pending_bytes();
+                    let origin = Origin {
+                        maps: &self.maps,
+                        place,
+                    };
+                    conn.apply(seg, &limits, origin, &mut self.factory);
+                    if was_open && conn.closed_ns.is_some() {
+                        self.open_now -= 1;
+                        self.factory.open_now_changed(conn.id, -1);
+                    }
+                    let pending_after = conn.pending_bytes();
+                    if pending_after != pending_before {
+                        self.total_pending = self.total_pending + pending_after - pending_before;
+                        if self.total_pending > self.limits.max_total_pending_bytes {
+                            conn.flush(seg.ts_ns, &mut self.factory);
+                            self.total_pending -= pending_after;
+                            self.stats.memory_flushes += 1;
+                        }
+                    }
+                    return;
+                }
+                // Port reuse: the old connection ends, a new one begins.
+                let old = known.remove();
+                self.close(*old);
+                let conn = self.open(seg);
+                self.conns.entry(key).or_insert(conn)
+            }
+            Entry::Vacant(slot) => slot.insert(Self::open_in(
+                &mut self.next_id,
+                &mut self.stats,
+                &mut self.factory,
+                seg,
+            )),
+        };
         let origin = Origin {
             maps: &self.maps,
-            place: self.maps.locate(seg.payload),
+            place,
         };
-        update(&mut conn, seg, &limits, origin, &mut self.factory);
+        conn.apply(seg, &limits, origin, &mut self.factory);
         if conn.closed_ns.is_none() {
             self.open_now += 1;
             self.factory.open_now_changed(conn.id, 1);
             self.stats.peak_open = self.stats.peak_open.max(self.open_now);
         }
-        self.total_pending += pending_bytes(&conn);
-        self.conns.insert(key, conn);
+        self.total_pending += conn.pending_bytes();
     }
 
-    fn open(&mut self, seg: &TcpSegment<'_>) -> Connection<F::Consumer> {
+    fn open(&mut self, seg: &TcpSegment<'_>) -> Box<Connection<F::Consumer>> {
+        Self::open_in(&mut self.next_id, &mut self.stats, &mut self.factory, seg)
+    }
+
+    /// A new connection for `seg`, its roles from the handshake or the ports.
+    fn open_in(
+        next_id: &mut u64,
+        stats: &mut FlowStats,
+        factory: &mut F,
+        seg: &TcpSegment<'_>,
+    ) -> Box<Connection<F::Consumer>> {
         let (client, server, roles) = if seg.flags.syn() && !seg.flags.ack() {
             (seg.src, seg.dst, RoleSource::Handshake)
         } else if seg.flags.syn() {
@@ -316,13 +332,13 @@ impl<F: ConsumerFactory> FlowTable<F> {
         } else {
             (seg.src, seg.dst, RoleSource::Port)
         };
-        let id = self.next_id;
-        self.next_id += 1;
-        self.stats.connections += 1;
-        let consumer = self
-            .factory
-            .open(id, &client, &server, roles == RoleSource::Handshake);
-        Connection::new(id, client, server, seg.vlan, roles, seg.ts_ns, consumer)
+        let id = *next_id;
+        *next_id += 1;
+        stats.connections += 1;
+        let consumer = factory.open(id, &client, &server, roles == RoleSource::Handshake);
+        Box::new(Connection::new(
+            id, client, server, seg.vlan, roles, seg.ts_ns, consumer,
+        ))
     }
 
     /// Ends connections closed for longer than the linger time or idle for
@@ -373,28 +389,8 @@ impl<F: ConsumerFactory> FlowTable<F> {
             self.open_now -= 1;
             self.factory.open_now_changed(conn.id, -1);
         }
-        self.total_pending -= pending_bytes(&conn);
-        let at = At {
-            conn: conn.id,
-            ts_ns: conn.last_ns,
-        };
-        for dir in [Direction::ToServer, Direction::ToClient] {
-            let peer_ack = conn.halves[dir.other() as usize].last_ack;
-            let Connection {
-                halves, consumer, ..
-            } = &mut conn;
-            let mut out = Delivery {
-                consumer,
-                sink: &mut self.factory,
-                at,
-            };
-            halves[dir as usize].stream.finish(dir, peer_ack, &mut out);
-        }
-        for dir in [Direction::ToServer, Direction::ToClient] {
-            if conn.counters(dir).gaps > 0 {
-                conn.mark(dir, b'G');
-            }
-        }
+        self.total_pending -= conn.pending_bytes();
+        conn.finish(&mut self.factory);
         let record = conn.record();
         self.factory.close(record, conn.consumer);
     }
@@ -422,200 +418,6 @@ impl<F: ConsumerFactory> FlowTable<F> {
     #[cfg(test)]
     pub fn open_connections(&self) -> usize {
         self.conns.len()
-    }
-}
-
-fn pending_bytes<C>(conn: &Connection<C>) -> usize {
-    conn.halves[0].stream.pending_bytes() + conn.halves[1].stream.pending_bytes()
-}
-
-/// Gives up on every hole of the connection (memory budget exhausted).
-fn flush<S, C: StreamConsumer<S>>(conn: &mut Connection<C>, ts_ns: u64, sink: &mut S) {
-    let at = At {
-        conn: conn.id,
-        ts_ns,
-    };
-    for dir in [Direction::ToServer, Direction::ToClient] {
-        let Connection {
-            halves, consumer, ..
-        } = &mut *conn;
-        let mut out = Delivery {
-            consumer,
-            sink: &mut *sink,
-            at,
-        };
-        halves[dir as usize].stream.flush(dir, &mut out);
-        if halves[dir as usize].stream.counters.gaps > 0 {
-            conn.mark(dir, b'G');
-        }
-    }
-}
-
-/// A SYN on a known 4-tuple starts a new connection when the old one is over
-/// (closed or reset) or the SYN carries another initial sequence number than
-/// the one the old connection started with (port reuse). A SYN with the same
-/// number is a retransmission.
-fn is_new_incarnation<C>(old: &Connection<C>, seg: &TcpSegment<'_>) -> bool {
-    let dir = old.direction_of(&seg.src);
-    let half = &old.halves[dir as usize];
-    let seq = SeqNum(seg.seq);
-    match half.isn {
-        Some(isn) => isn != seq,
-        // No SYN from this side yet. The peer's ACK tells: a SYN-ACK seen
-        // first (capture reordering) acknowledges exactly this SYN.
-        None => {
-            old.closed_ns.is_some()
-                || old.halves[dir.other() as usize]
-                    .last_ack
-                    .is_some_and(|a| a != seq.plus(1))
-        }
-    }
-}
-
-/// Applies one segment to its connection: endpoint states, history,
-/// reassembly.
-fn update<S, C: StreamConsumer<S>>(
-    conn: &mut Connection<C>,
-    seg: &TcpSegment<'_>,
-    limits: &ReassemblyLimits,
-    origin: Origin<'_>,
-    sink: &mut S,
-) {
-    let gaps = |c: &Connection<C>| {
-        [
-            c.halves[0].stream.counters.gaps,
-            c.halves[1].stream.counters.gaps,
-        ]
-    };
-    let before = gaps(conn);
-    apply(conn, seg, limits, origin, sink);
-    let after = gaps(conn);
-    // Zeek's 'G': a content gap, recorded when it is found.
-    for dir in [Direction::ToServer, Direction::ToClient] {
-        if after[dir as usize] > before[dir as usize] {
-            conn.mark(dir, b'G');
-        }
-    }
-}
-
-fn apply<S, C: StreamConsumer<S>>(
-    conn: &mut Connection<C>,
-    seg: &TcpSegment<'_>,
-    limits: &ReassemblyLimits,
-    origin: Origin<'_>,
-    sink: &mut S,
-) {
-    use EndpointState::*;
-    let at = At {
-        conn: conn.id,
-        ts_ns: seg.ts_ns,
-    };
-    let dir = conn.direction_of(&seg.src);
-    let d = dir as usize;
-    let o = dir.other() as usize;
-    conn.last_ns = conn.last_ns.max(seg.ts_ns);
-    conn.halves[d].packets += 1;
-    let flags = seg.flags;
-    let seq = SeqNum(seg.seq);
-
-    if flags.rst() {
-        conn.mark(dir, b'R');
-        conn.halves[d].state = Reset;
-        conn.closed_ns.get_or_insert(seg.ts_ns);
-        return;
-    }
-    if flags.syn() {
-        if flags.fin() {
-            conn.mark(dir, b'Q');
-        }
-        conn.mark(dir, if flags.ack() { b'H' } else { b'S' });
-        let half = &mut conn.halves[d];
-        if half.isn.is_none() {
-            half.isn = Some(seq);
-            half.stream.syn(seq);
-        }
-        if half.state == Inactive {
-            half.state = if flags.ack() { SynAckSent } else { SynSent };
-        }
-    } else if conn.halves[d].state == Inactive {
-        conn.halves[d].state = Partial;
-    }
-    if flags.ack() {
-        let ack = SeqNum(seg.ack);
-        conn.halves[d].last_ack = Some(ack);
-        if !flags.syn() {
-            // The handshake's third step establishes both sides.
-            if matches!(conn.halves[d].state, SynSent | Partial)
-                && matches!(conn.halves[o].state, SynAckSent | Established)
-            {
-                conn.halves[d].state = Established;
-                conn.halves[o].state = Established;
-            }
-            if seg.payload.is_empty() && !flags.fin() {
-                conn.mark(dir, b'A');
-            }
-        }
-        let Connection {
-            halves, consumer, ..
-        } = &mut *conn;
-        let mut out = Delivery {
-            consumer,
-            sink: &mut *sink,
-            at,
-        };
-        halves[o].stream.acked(dir.other(), ack, &mut out);
-    }
-
-    let data_seq = if flags.syn() { seq.plus(1) } else { seq };
-    if !seg.payload.is_empty() || seg.payload_missing > 0 {
-        let before = *conn.counters(dir);
-        {
-            let Connection {
-                halves, consumer, ..
-            } = &mut *conn;
-            let mut out = Delivery {
-                consumer,
-                sink: &mut *sink,
-                at,
-            };
-            halves[d].stream.segment_from(
-                dir,
-                limits,
-                data_seq,
-                seg.payload,
-                seg.payload_missing,
-                origin,
-                &mut out,
-            );
-        }
-        let after = *conn.counters(dir);
-        conn.mark(dir, b'D');
-        if after.retransmitted > before.retransmitted {
-            conn.mark(dir, b'T');
-        }
-        if after.overlap_conflicts > before.overlap_conflicts {
-            conn.mark(dir, b'I');
-        }
-    }
-    if flags.fin() {
-        conn.mark(dir, b'F');
-        let half = &mut conn.halves[d];
-        if half.state != Reset {
-            half.state = Closed;
-        }
-        let fin_seq = data_seq.plus(seg.payload.len() as u32 + seg.payload_missing);
-        let Connection {
-            halves, consumer, ..
-        } = &mut *conn;
-        let mut out = Delivery {
-            consumer,
-            sink: &mut *sink,
-            at,
-        };
-        halves[d].stream.fin(dir, fin_seq, &mut out);
-        if conn.halves[o].state == Closed {
-            conn.closed_ns.get_or_insert(seg.ts_ns);
-        }
     }
 }
 
