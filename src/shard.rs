@@ -45,7 +45,7 @@ const BATCH_SEGMENTS: usize = 1024;
 /// before it is sent.
 const BATCH_BYTES: usize = 512 << 10;
 /// Batches sent and not yet merged.
-const IN_FLIGHT: usize = 2;
+const IN_FLIGHT: usize = 4;
 
 /// Facts of a sweep (or of the end of input) come before the segment's own.
 const SWEEP: u8 = 0;
