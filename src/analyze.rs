@@ -153,7 +153,12 @@ impl Analyzer {
         };
         let mut correlate = options.correlate.clone();
         correlate.keys = keys.clone();
-        let flows = if options.threads > 1 {
+        // With key material, TLS 1.2 resumption shares master secrets
+        // between connections through the key store, in the order their
+        // handshakes are read: workers would read them in another order.
+        // Until those lookups travel with the facts, decryption stays on one
+        // thread.
+        let flows = if options.threads > 1 && keys.is_none() {
             Flows::Sharded(Box::new(Sharded::new(
                 options.threads,
                 options.batch_segments,

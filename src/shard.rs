@@ -229,7 +229,9 @@ fn work(
                     table.set_next_id(item.segment);
                     let payload = match place {
                         None => &batch.bytes[start..start + len],
-                        Some(place) => maps.get(place, len).unwrap_or_default(),
+                        Some(place) => maps
+                            .get(place, len)
+                            .expect("a place found in the reader's maps"),
                     };
                     table.segment_unclocked(&TcpSegment {
                         ts_ns,
