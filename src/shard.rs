@@ -25,7 +25,7 @@
 
 use crate::capture::{Maps, Place};
 use crate::correlate::{CorrelateConfig, Correlator};
-use crate::decode::{Endpoint, TcpFlags, TcpSegment};
+use crate::decode::{Endpoint, TcpSegment};
 use crate::flow::{At, Clock, ConnRecord, ConsumerFactory, FlowLimits, FlowStats, FlowTable};
 use crate::proto::ftp::{FtpEvent, FtpSink};
 use crate::proto::http::{HttpSink, Transaction};
@@ -90,14 +90,8 @@ enum What {
         now_ns: u64,
     },
     Segment {
-        ts_ns: u64,
-        src: Endpoint,
-        dst: Endpoint,
-        vlan: u64,
-        seq: u32,
-        ack: u32,
-        flags: TcpFlags,
-        payload_missing: u32,
+        /// The segment with an empty payload.
+        head: TcpSegment<'static>,
         /// Where the payload is: in an input map, or at `start` in the
         /// batch's bytes.
         place: Option<Place>,
@@ -213,14 +207,7 @@ fn work(
                     table.sweep(now_ns);
                 }
                 What::Segment {
-                    ts_ns,
-                    src,
-                    dst,
-                    vlan,
-                    seq,
-                    ack,
-                    flags,
-                    payload_missing,
+                    head,
                     place,
                     start,
                     len,
@@ -233,17 +220,7 @@ fn work(
                             .get(place, len)
                             .expect("a place found in the reader's maps"),
                     };
-                    table.segment_unclocked(&TcpSegment {
-                        ts_ns,
-                        src,
-                        dst,
-                        vlan,
-                        seq,
-                        ack,
-                        flags,
-                        payload,
-                        payload_missing,
-                    });
+                    table.segment_unclocked(&TcpSegment { payload, ..head });
                 }
             }
         }
@@ -489,14 +466,10 @@ impl<C: Correlation> Sharded<C> {
         self.filling[w].items.push(Item {
             segment,
             what: What::Segment {
-                ts_ns: seg.ts_ns,
-                src: seg.src,
-                dst: seg.dst,
-                vlan: seg.vlan,
-                seq: seg.seq,
-                ack: seg.ack,
-                flags: seg.flags,
-                payload_missing: seg.payload_missing,
+                head: TcpSegment {
+                    payload: &[],
+                    ..*seg
+                },
                 place,
                 start,
                 len: seg.payload.len(),
@@ -805,7 +778,7 @@ mod tests {
             vlan: 0,
             seq: s.seq,
             ack: s.ack,
-            flags: TcpFlags(s.flags),
+            flags: F(s.flags),
             payload: &s.payload,
             payload_missing: 0,
         }

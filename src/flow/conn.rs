@@ -227,20 +227,6 @@ impl<C> Connection<C> {
     ) where
         C: StreamConsumer<S>,
     {
-        let gaps = self.gaps();
-        self.step(seg, limits, origin, sink);
-        self.mark_new_gaps(gaps);
-    }
-
-    fn step<S>(
-        &mut self,
-        seg: &TcpSegment<'_>,
-        limits: &ReassemblyLimits,
-        origin: Origin<'_>,
-        sink: &mut S,
-    ) where
-        C: StreamConsumer<S>,
-    {
         use EndpointState::*;
         let at = At {
             conn: self.id,
@@ -255,11 +241,13 @@ impl<C> Connection<C> {
         let seq = SeqNum(seg.seq);
 
         if flags.rst() {
+            // (No stream is touched: no gap to mark.)
             self.mark(dir, Letter::Rst);
             self.halves[d].state = Reset;
             self.closed_ns.get_or_insert(seg.ts_ns);
             return;
         }
+        let gaps = self.gaps();
         if flags.syn() {
             if flags.fin() {
                 self.mark(dir, Letter::SynFin);
@@ -342,6 +330,7 @@ impl<C> Connection<C> {
                 self.closed_ns.get_or_insert(seg.ts_ns);
             }
         }
+        self.mark_new_gaps(gaps);
     }
 
     /// Gives up on every hole (the table's memory budget is exhausted).
