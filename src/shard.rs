@@ -24,7 +24,7 @@
 //! one thread's choice.
 
 use crate::capture::{Maps, Place};
-use crate::correlate::{CorrelateConfig, Correlator};
+use crate::correlate::{CorrelateConfig, Correlator, TxFacts};
 use crate::decode::{Endpoint, TcpSegment};
 use crate::flow::{At, Clock, ConnRecord, ConsumerFactory, FlowLimits, FlowStats, FlowTable};
 use crate::proto::ftp::{FtpEvent, FtpSink};
@@ -68,7 +68,7 @@ enum Fact {
         client: Endpoint,
         server: Endpoint,
     },
-    Transaction(At, Box<Transaction>),
+    Transaction(At, Box<TxFacts>),
     Ftp(At, FtpEvent),
     Close(Box<(ConnRecord, ConnParser)>),
     OpenNow(i64),
@@ -162,7 +162,8 @@ impl ConsumerFactory for Recorder {
 
 impl HttpSink for Recorder {
     fn transaction(&mut self, at: At, tx: Transaction) {
-        self.push(at.conn, Fact::Transaction(at, Box::new(tx)));
+        let facts = self.config.sessions.screen(tx);
+        self.push(at.conn, Fact::Transaction(at, Box::new(facts)));
     }
 }
 
@@ -257,7 +258,7 @@ struct Worker {
 /// in glibc's malloc).
 pub(crate) trait Correlation: FtpSink {
     fn opened(&mut self, id: u64, client: &Endpoint, server: &Endpoint);
-    fn transaction(&mut self, at: At, tx: &Transaction);
+    fn transaction(&mut self, at: At, tx: &TxFacts);
     fn closed(&mut self, record: &ConnRecord, parser: &ConnParser);
 }
 
@@ -265,7 +266,7 @@ impl Correlation for Correlator {
     fn opened(&mut self, id: u64, client: &Endpoint, server: &Endpoint) {
         Correlator::opened(self, id, client, server);
     }
-    fn transaction(&mut self, at: At, tx: &Transaction) {
+    fn transaction(&mut self, at: At, tx: &TxFacts) {
         self.transaction_at(at, tx);
     }
     fn closed(&mut self, record: &ConnRecord, parser: &ConnParser) {
@@ -621,7 +622,7 @@ mod tests {
         fn opened(&mut self, id: u64, client: &Endpoint, server: &Endpoint) {
             self.lines.push(format!("open {id} {client} {server}"));
         }
-        fn transaction(&mut self, at: At, tx: &Transaction) {
+        fn transaction(&mut self, at: At, tx: &TxFacts) {
             self.lines.push(format!("tx {at:?} {tx:?}"));
         }
         fn closed(&mut self, r: &ConnRecord, _: &ConnParser) {
@@ -634,7 +635,8 @@ mod tests {
 
     impl HttpSink for Log {
         fn transaction(&mut self, at: At, tx: Transaction) {
-            Correlation::transaction(self, at, &tx);
+            let facts = self.config.sessions.screen(tx);
+            Correlation::transaction(self, at, &facts);
         }
     }
 

@@ -12,7 +12,7 @@ mod http;
 mod intern;
 mod tls;
 
-pub use http::{looks_random, SessionConfig};
+pub use http::{looks_random, SessionConfig, TxFacts};
 
 use crate::decode::Endpoint;
 use crate::flow::{At, ConnRecord, ConsumerFactory, Direction, StreamCounters};
@@ -269,19 +269,20 @@ impl Correlator {
 
 impl HttpSink for Correlator {
     fn transaction(&mut self, at: At, tx: Transaction) {
-        self.transaction_at(at, &tx);
+        let facts = self.config.sessions.screen(tx);
+        self.transaction_at(at, &facts);
     }
 }
 
 impl Correlator {
-    /// One HTTP transaction (its parts are copied as needed).
-    pub fn transaction_at(&mut self, at: At, tx: &Transaction) {
+    /// One HTTP transaction's session facts.
+    pub fn transaction_at(&mut self, at: At, tx: &TxFacts) {
         let unknown = IpAddr::from([0, 0, 0, 0]);
         let (client, server) = self
             .open
             .get(&at.conn)
             .map_or((unknown, unknown), |(c, s)| (c.ip, s.ip));
-        self.http.add(at.conn, client, server, tx);
+        self.http.add_facts(at.conn, client, server, tx);
     }
 }
 

@@ -383,7 +383,7 @@ fn as_display<T: std::fmt::Display, S: Serializer>(v: &T, s: S) -> Result<S::Ok,
 }
 
 fn as_rfc3339<S: Serializer>(ns: &u64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&super::rfc3339(*ns))
+    s.serialize_str(super::time::Rfc3339::of(*ns).as_str())
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

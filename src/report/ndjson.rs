@@ -8,6 +8,11 @@ use serde::Serialize;
 use std::io::{self, Write};
 
 pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let mut out = Records {
+        out: io::BufWriter::with_capacity(64 * 1024, out),
+        body: Vec::new(),
+    };
+    let out = &mut out;
     for i in &report.inputs {
         record(out, "input", i)?;
     }
@@ -24,13 +29,27 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     for f in &report.findings {
         record(out, "finding", f)?;
     }
-    Ok(())
+    out.out.flush()
+}
+
+/// The output and one record's body, reused from record to record.
+struct Records<'a> {
+    out: io::BufWriter<&'a mut dyn Write>,
+    body: Vec<u8>,
 }
 
 /// `{"type": KIND, …the item's fields}` on one line.
-fn record<T: Serialize>(out: &mut dyn Write, kind: &str, item: &T) -> io::Result<()> {
-    let body = serde_json::to_string(item).map_err(io::Error::other)?;
-    let rest = body.strip_prefix('{').unwrap_or("}");
-    let sep = if rest == "}" { "" } else { "," };
-    writeln!(out, "{{\"type\":\"{kind}\"{sep}{rest}")
+fn record<T: Serialize>(out: &mut Records, kind: &str, item: &T) -> io::Result<()> {
+    out.body.clear();
+    serde_json::to_writer(&mut out.body, item).map_err(io::Error::other)?;
+    let rest = out.body.strip_prefix(b"{").unwrap_or(b"}");
+    let w = &mut out.out;
+    w.write_all(b"{\"type\":\"")?;
+    w.write_all(kind.as_bytes())?;
+    w.write_all(b"\"")?;
+    if rest != b"}" {
+        w.write_all(b",")?;
+    }
+    w.write_all(rest)?;
+    w.write_all(b"\n")
 }

@@ -105,10 +105,151 @@ impl SessionConfig {
         self.is_configured(name) || self.is_well_known(name)
     }
 
+    /// What sessions need of `tx`: the keys that could be session keys
+    /// (a candidate name, or a value that looks random), long values as
+    /// their digest, URL parameter names in lower case. It needs nothing
+    /// but the configuration, so with `--threads` it runs on the worker
+    /// that parsed the transaction, and the one correlation only interns.
+    pub fn screen(&self, tx: Transaction) -> TxFacts {
+        let Transaction {
+            request,
+            response,
+            host_hint,
+        } = tx;
+        let mut facts = TxFacts {
+            ts_ns: request
+                .as_ref()
+                .map(|r| r.ts_ns)
+                .or(response.as_ref().map(|r| r.ts_ns))
+                .unwrap_or(0),
+            ..TxFacts::default()
+        };
+        let mut host = None;
+        if let Some(r) = request {
+            host = r.host;
+            for (name, value) in r.cookies {
+                if value.is_empty() {
+                    continue;
+                }
+                let named = self.is_candidate(&name);
+                if named || looks_random(&value) {
+                    facts.carried.push(Carried {
+                        kind: KeyKind::Cookie,
+                        named,
+                        name,
+                        value: value_text(value),
+                    });
+                }
+            }
+            for (name, value) in r.url_params {
+                if self.is_url_param(&name) {
+                    facts.carried.push(Carried {
+                        kind: KeyKind::Url,
+                        named: true,
+                        name: name.to_ascii_lowercase(),
+                        value: value_text(value),
+                    });
+                }
+            }
+            (facts.user, facts.basic) = match r.auth {
+                Some(Auth::Basic { user }) => (Some(user), true),
+                Some(Auth::Other { user: Some(u), .. }) => (Some(u), false),
+                Some(Auth::Bearer { token }) => (Some(format!("\u{0}bearer:{token}")), false),
+                _ => (None, false),
+            };
+        }
+        facts.host = host.or(host_hint).filter(|h| !h.is_empty());
+        if let Some(resp) = response {
+            let now = (resp.ts_ns / 1_000_000_000) as i64;
+            for c in resp.set_cookies {
+                if c.deletes(now) || c.value.is_empty() {
+                    facts.set.push(SetFact {
+                        name: c.name,
+                        ..SetFact::default()
+                    });
+                    continue;
+                }
+                // Cookies that cannot be session keys are kept only when
+                // long-lived: that rules their name out.
+                let persistent = c.is_persistent();
+                if !(self.is_candidate(&c.name) || looks_random(&c.value) || persistent) {
+                    continue;
+                }
+                facts.set.push(SetFact {
+                    name: c.name,
+                    value: Some(value_text(c.value)),
+                    domain: c.domain,
+                    persistent,
+                    secure: c.secure,
+                    http_only: c.http_only,
+                });
+            }
+            for (name, value) in resp.location_params {
+                if self.is_url_param(&name) {
+                    facts
+                        .url_given
+                        .push((name.to_ascii_lowercase(), value_text(value)));
+                }
+            }
+        }
+        facts
+    }
+
     fn is_url_param(&self, name: &str) -> bool {
         URL_PARAMS.iter().any(|p| p.eq_ignore_ascii_case(name))
             || self.url_params.iter().any(|p| p.eq_ignore_ascii_case(name))
     }
+}
+
+/// A value as it is kept: a very long one as its digest.
+fn value_text(value: String) -> String {
+    if value.len() <= MAX_VALUE {
+        return value;
+    }
+    let digest = Sha256::digest(value.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// What [`HttpSessions`] needs of one transaction, made by
+/// [`SessionConfig::screen`].
+#[derive(Debug, Default)]
+pub struct TxFacts {
+    ts_ns: u64,
+    /// The host the request named (else the one the connection's last
+    /// request named); `None`: the server's address stands for it.
+    host: Option<String>,
+    /// Keys the request carried that could be session keys.
+    carried: Vec<Carried>,
+    /// The identity of its Authorization header (a bearer token as
+    /// `\0bearer:TOKEN`), and whether it was Basic.
+    user: Option<String>,
+    basic: bool,
+    /// The response's Set-Cookie headers that matter, in order.
+    set: Vec<SetFact>,
+    /// URL session ids the response handed out (in a redirect).
+    url_given: Vec<(String, String)>,
+}
+
+#[derive(Debug)]
+struct Carried {
+    kind: KeyKind,
+    /// A candidate session cookie name, or a URL parameter: a key the
+    /// live view counts.
+    named: bool,
+    name: String,
+    value: String,
+}
+
+/// A Set-Cookie: `value` is `None` when it deletes the cookie.
+#[derive(Debug, Default)]
+struct SetFact {
+    name: String,
+    value: Option<String>,
+    domain: Option<String>,
+    persistent: bool,
+    secure: bool,
+    http_only: bool,
 }
 
 /// Whether a cookie value looks like a random token: long enough, varied
@@ -192,6 +333,23 @@ type Shape<'a> = (
     Option<u32>,
 );
 
+impl Default for Tx {
+    fn default() -> Self {
+        Tx {
+            ts_ns: 0,
+            last_ns: 0,
+            conns: Vec::new(),
+            client: IpAddr::from([0, 0, 0, 0]),
+            host: 0,
+            carried: Vec::new(),
+            set: Vec::new(),
+            url_given: Vec::new(),
+            deleted: Vec::new(),
+            user: None,
+        }
+    }
+}
+
 impl Tx {
     fn shape(&self) -> Shape<'_> {
         (
@@ -229,6 +387,9 @@ pub struct HttpSessions {
     /// ids seen so far, and the newest few ("NAME on HOST").
     live_keys: FxHashSet<(u32, u32)>,
     pub newest: std::collections::VecDeque<String>,
+    /// The record being built, its vectors reused from one transaction to
+    /// the next.
+    scratch: Tx,
 }
 
 /// A session, before ids and redaction.
@@ -267,104 +428,69 @@ impl HttpSessions {
 
     /// Records one transaction of connection `conn` from `client` to
     /// `server`.
-    pub fn add(&mut self, conn: u64, client: IpAddr, server: IpAddr, tx: &Transaction) {
+    #[cfg(test)]
+    pub fn add(&mut self, conn: u64, client: IpAddr, server: IpAddr, tx: Transaction) {
+        let facts = self.config.screen(tx);
+        self.add_facts(conn, client, server, &facts);
+    }
+
+    /// Records one transaction's screened facts (see [`TxFacts`]).
+    pub fn add_facts(&mut self, conn: u64, client: IpAddr, server: IpAddr, facts: &TxFacts) {
         if self.strings.bytes() >= MAX_STRING_BYTES {
             self.dropped += 1;
             return;
         }
-        let req = tx.request.as_ref();
-        let host = req
-            .and_then(|r| r.host.as_deref())
-            .or(tx.host_hint.as_deref())
-            .filter(|h| !h.is_empty())
-            .map_or_else(|| server.to_string(), str::to_owned);
-        let host = self.strings.id(&host);
-        let ts_ns = req
-            .map(|r| r.ts_ns)
-            .or(tx.response.as_ref().map(|r| r.ts_ns))
-            .unwrap_or(0);
-        let mut rec = Tx {
-            ts_ns,
-            last_ns: ts_ns,
-            conns: vec![(conn, 1)],
-            client,
-            host,
-            carried: Vec::new(),
-            set: Vec::new(),
-            url_given: Vec::new(),
-            deleted: Vec::new(),
-            user: None,
+        let host = match &facts.host {
+            Some(h) => self.strings.id(h),
+            None => self.strings.id(&server.to_string()),
         };
-        if let Some(r) = req {
-            for (name, value) in &r.cookies {
-                if !value.is_empty() && (self.config.is_candidate(name) || looks_random(value)) {
-                    let n = self.strings.id(name);
-                    let v = self.value_id(value);
-                    rec.carried.push((KeyKind::Cookie, n, v));
-                }
+        let mut rec = std::mem::take(&mut self.scratch);
+        rec.carried.clear();
+        rec.set.clear();
+        rec.url_given.clear();
+        rec.deleted.clear();
+        rec.client = client;
+        rec.host = host;
+        rec.ts_ns = facts.ts_ns;
+        rec.last_ns = facts.ts_ns;
+        for c in &facts.carried {
+            let n = self.strings.id(&c.name);
+            let v = self.strings.id(&c.value);
+            rec.carried.push((c.kind, n, v));
+        }
+        if let Some(user) = &facts.user {
+            if facts.basic && self.basic_auth.len() < MAX_FACTS {
+                self.basic_auth.entry(conn).or_insert_with(|| user.clone());
             }
-            for (name, value) in &r.url_params {
-                if self.config.is_url_param(name) {
-                    let n = self.strings.id(&name.to_ascii_lowercase());
-                    let v = self.value_id(value);
-                    rec.carried.push((KeyKind::Url, n, v));
-                }
-            }
-            if let Some(Auth::Basic { user }) = &r.auth {
-                if self.basic_auth.len() < MAX_FACTS {
-                    self.basic_auth.entry(conn).or_insert_with(|| user.clone());
-                }
-            }
-            rec.user = match &r.auth {
-                Some(Auth::Basic { user }) => Some(self.strings.id(user)),
-                Some(Auth::Other { user: Some(u), .. }) => Some(self.strings.id(u)),
-                Some(Auth::Bearer { token }) => {
-                    Some(self.strings.id(&format!("\u{0}bearer:{token}")))
-                }
-                _ => None,
+        }
+        rec.user = facts.user.as_deref().map(|u| self.strings.id(u));
+        for c in &facts.set {
+            let n = self.strings.id(&c.name);
+            let Some(value) = &c.value else {
+                rec.deleted.push(n);
+                continue;
             };
-        }
-        if let Some(resp) = &tx.response {
-            let now = (resp.ts_ns / 1_000_000_000) as i64;
-            for c in &resp.set_cookies {
-                let n = self.strings.id(&c.name);
-                if c.deletes(now) || c.value.is_empty() {
-                    rec.deleted.push(n);
-                    continue;
-                }
-                // Cookies that cannot be session keys are kept only when
-                // long-lived: that rules their name out.
-                if !(self.config.is_candidate(&c.name)
-                    || looks_random(&c.value)
-                    || c.is_persistent())
-                {
-                    continue;
-                }
-                let v = self.value_id(&c.value);
-                let info = SetInfo {
-                    host,
-                    domain: c.domain.as_deref().map(|d| self.strings.id(d)),
-                    persistent: c.is_persistent(),
-                    secure: c.secure,
-                    http_only: c.http_only,
-                };
-                let infos = self.sets.entry((n, v)).or_default();
-                if infos.len() < 4 {
-                    infos.push(info);
-                }
-                rec.set.push((n, v));
+            let v = self.strings.id(value);
+            let info = SetInfo {
+                host,
+                domain: c.domain.as_deref().map(|d| self.strings.id(d)),
+                persistent: c.persistent,
+                secure: c.secure,
+                http_only: c.http_only,
+            };
+            let infos = self.sets.entry((n, v)).or_default();
+            if infos.len() < 4 {
+                infos.push(info);
             }
-            for (name, value) in &resp.location_params {
-                if self.config.is_url_param(name) {
-                    let n = self.strings.id(&name.to_ascii_lowercase());
-                    let v = self.value_id(value);
-                    rec.url_given.push((n, v));
-                }
-            }
+            rec.set.push((n, v));
         }
-        for &(kind, n, v) in &rec.carried {
-            let known = kind == KeyKind::Url || self.config.is_candidate(self.strings.get(n));
-            if known && self.live_keys.len() < MAX_FACTS && self.live_keys.insert((n, v)) {
+        for (name, value) in &facts.url_given {
+            let n = self.strings.id(name);
+            let v = self.strings.id(value);
+            rec.url_given.push((n, v));
+        }
+        for (c, &(_, n, v)) in facts.carried.iter().zip(&rec.carried) {
+            if c.named && self.live_keys.len() < MAX_FACTS && self.live_keys.insert((n, v)) {
                 let label = format!("{} on {}", self.strings.get(n), self.strings.get(rec.host));
                 if self.newest.len() == 3 {
                     self.newest.pop_front();
@@ -378,53 +504,62 @@ impl HttpSessions {
             && rec.url_given.is_empty()
             && rec.deleted.is_empty())
         {
-            let hash = std::hash::BuildHasher::hash_one(&self.shape_hasher, rec.shape());
-            let found = self.shapes.get(&hash).and_then(|list| {
-                list.iter().copied().find(|&i| {
-                    self.txs
-                        .get(i as usize)
-                        .is_some_and(|t| t.shape() == rec.shape())
-                })
-            });
-            // Transactions arrive when answered, not in request order
-            // across connections: a shape's first time is the minimum.
-            match found.and_then(|i| self.txs.get_mut(i as usize)) {
-                Some(t) => match t.conns.binary_search_by_key(&conn, |&(c, _)| c) {
-                    Ok(at) => {
-                        if let Some((_, n)) = t.conns.get_mut(at) {
-                            *n += 1;
-                        }
-                        t.ts_ns = t.ts_ns.min(ts_ns);
-                        t.last_ns = t.last_ns.max(ts_ns);
-                    }
-                    Err(at) if self.facts < self.max_facts => {
-                        self.facts += 1;
-                        t.conns.insert(at, (conn, 1));
-                        t.ts_ns = t.ts_ns.min(ts_ns);
-                        t.last_ns = t.last_ns.max(ts_ns);
-                    }
-                    Err(_) => self.dropped += 1,
-                },
-                None if self.facts < self.max_facts => {
-                    self.facts += 1;
-                    // MAX_FACTS keeps the index within u32.
-                    let index = self.txs.len() as u32;
-                    self.shapes.entry(hash).or_default().push(index);
-                    self.txs.push(rec);
-                }
-                None => self.dropped += 1,
-            }
+            self.record(conn, &rec);
         }
+        self.scratch = rec;
     }
 
-    /// A value's id; a very long value is kept as its digest.
-    fn value_id(&mut self, value: &str) -> u32 {
-        if value.len() <= MAX_VALUE {
-            return self.strings.id(value);
+    /// Counts a transaction of `rec`'s shape on `conn`: a new record for a
+    /// new shape, else one more on the shape's record.
+    fn record(&mut self, conn: u64, rec: &Tx) {
+        let ts_ns = rec.ts_ns;
+        let hash = std::hash::BuildHasher::hash_one(&self.shape_hasher, rec.shape());
+        let found = self.shapes.get(&hash).and_then(|list| {
+            list.iter().copied().find(|&i| {
+                self.txs
+                    .get(i as usize)
+                    .is_some_and(|t| t.shape() == rec.shape())
+            })
+        });
+        // Transactions arrive when answered, not in request order
+        // across connections: a shape's first time is the minimum.
+        match found.and_then(|i| self.txs.get_mut(i as usize)) {
+            Some(t) => match t.conns.binary_search_by_key(&conn, |&(c, _)| c) {
+                Ok(at) => {
+                    if let Some((_, n)) = t.conns.get_mut(at) {
+                        *n += 1;
+                    }
+                    t.ts_ns = t.ts_ns.min(ts_ns);
+                    t.last_ns = t.last_ns.max(ts_ns);
+                }
+                Err(at) if self.facts < self.max_facts => {
+                    self.facts += 1;
+                    t.conns.insert(at, (conn, 1));
+                    t.ts_ns = t.ts_ns.min(ts_ns);
+                    t.last_ns = t.last_ns.max(ts_ns);
+                }
+                Err(_) => self.dropped += 1,
+            },
+            None if self.facts < self.max_facts => {
+                self.facts += 1;
+                // MAX_FACTS keeps the index within u32.
+                let index = self.txs.len() as u32;
+                self.shapes.entry(hash).or_default().push(index);
+                self.txs.push(Tx {
+                    ts_ns,
+                    last_ns: ts_ns,
+                    conns: vec![(conn, 1)],
+                    client: rec.client,
+                    host: rec.host,
+                    carried: rec.carried.clone(),
+                    set: rec.set.clone(),
+                    url_given: rec.url_given.clone(),
+                    deleted: rec.deleted.clone(),
+                    user: rec.user,
+                });
+            }
+            None => self.dropped += 1,
         }
-        let digest = Sha256::digest(value.as_bytes());
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        self.strings.id(&format!("sha256:{hex}"))
     }
 
     /// Distinct session keys seen so far (before the end's verdicts).

@@ -64,7 +64,7 @@ impl History {
             host_hint: None,
         };
         self.sessions
-            .add(conn, client.parse().unwrap(), SERVER.parse().unwrap(), &tx);
+            .add(conn, client.parse().unwrap(), SERVER.parse().unwrap(), tx);
     }
 
     fn finish(self) -> Vec<Session> {
@@ -102,7 +102,7 @@ impl History {
             host_hint: None,
         };
         self.sessions
-            .add(conn, client.parse().unwrap(), SERVER.parse().unwrap(), &tx);
+            .add(conn, client.parse().unwrap(), SERVER.parse().unwrap(), tx);
     }
 }
 
