@@ -223,7 +223,10 @@ struct ReportArgs {
     #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = parse_duration)]
     idle_timeout: std::time::Duration,
     /// Flow worker threads [default: the available cores]. The report is
-    /// the same for every count.
+    /// the same for every count, except when the connection table's bound
+    /// or the out-of-order memory bound trips (each worker has its share of
+    /// them; stats.limits says when). With key material (--keylog, secrets
+    /// embedded in the capture) the analysis runs on one thread.
     #[arg(long, short = 'j', value_name = "N", env = "SESSMAP_THREADS", value_parser = clap::value_parser!(u64).range(1..=256))]
     threads: Option<u64>,
 }
