@@ -387,8 +387,9 @@ pub struct HttpSessions {
     /// ids seen so far, and the newest few ("NAME on HOST").
     live_keys: FxHashSet<(u32, u32)>,
     pub newest: std::collections::VecDeque<String>,
-    /// The record being built, its vectors reused from one transaction to
-    /// the next.
+    /// The record being built (its shape and first time; `conns` and
+    /// `last_ns` are set when it is kept), its vectors reused from one
+    /// transaction to the next.
     scratch: Tx,
 }
 
@@ -452,7 +453,6 @@ impl HttpSessions {
         rec.client = client;
         rec.host = host;
         rec.ts_ns = facts.ts_ns;
-        rec.last_ns = facts.ts_ns;
         for c in &facts.carried {
             let n = self.strings.id(&c.name);
             let v = self.strings.id(&c.value);
