@@ -293,9 +293,16 @@ impl HttpParser {
             let (used, step) = side.feed(bytes, &self.limits, &mut self.counters);
             idle = if used == 0 { idle + 1 } else { 0 };
             debug_assert!(idle < 4, "the HTTP parser made no progress");
+            let fed = bytes;
             bytes = bytes.get(used..).unwrap_or_default();
             match step {
                 Step::More => {}
+                Step::InPlace(from) => {
+                    self.message(at, dir, &fed[from..used], sink);
+                    if self.switched.is_some() {
+                        break;
+                    }
+                }
                 Step::Message(head) => {
                     self.message(at, dir, &head, sink);
                     self.side(dir).recycle(head);

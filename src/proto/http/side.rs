@@ -51,8 +51,11 @@ enum Phase {
 #[derive(Debug)]
 pub enum Step {
     More,
-    /// A complete header block (start line to the empty line).
+    /// A complete header block (start line to the empty line), collected.
     Message(Vec<u8>),
+    /// A complete header block read in place: the fed bytes from this
+    /// index up to the bytes consumed.
+    InPlace(usize),
     /// The side's first bytes are not HTTP.
     NotHttp,
 }
@@ -253,6 +256,18 @@ impl Side {
             }
         }
         let bytes = &bytes[skipped..];
+        if self.buf.is_empty() {
+            // The common case: the whole header block in these bytes. It is
+            // read where it lies, not collected.
+            let within = &bytes[..bytes.len().min(limits.max_header_bytes)];
+            if plausible_start(within, self.is_client) == Some(true) {
+                if let Some(end) = end_of_head(within, 0) {
+                    self.first = false;
+                    self.phase = Phase::Head;
+                    return (skipped + end, Step::InPlace(skipped));
+                }
+            }
+        }
         let room = limits.max_header_bytes.saturating_sub(self.buf.len());
         if room == 0 {
             counters.header_too_large += 1;
@@ -403,15 +418,10 @@ impl Side {
 /// the bare-LF forms), searching from `from`.
 fn end_of_head(buf: &[u8], from: usize) -> Option<usize> {
     let hay = buf.get(from..)?;
-    hay.windows(2).enumerate().find_map(|(i, w)| {
-        if w[0] != b'\n' {
-            return None;
-        }
-        match w[1] {
-            b'\n' => Some(from + i + 2),
-            b'\r' if hay.get(i + 2) == Some(&b'\n') => Some(from + i + 3),
-            _ => None,
-        }
+    memchr::memchr_iter(b'\n', hay).find_map(|i| match hay.get(i + 1) {
+        Some(b'\n') => Some(from + i + 2),
+        Some(b'\r') if hay.get(i + 2) == Some(&b'\n') => Some(from + i + 3),
+        _ => None,
     })
 }
 
