@@ -16,6 +16,8 @@ pub mod correlate;
 pub mod decode;
 pub mod extract;
 pub mod flow;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod proto;
 pub mod report;
 mod shard;

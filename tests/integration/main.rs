@@ -9,6 +9,7 @@ mod errors;
 mod extract;
 mod formats;
 mod ftp_corpus;
+mod fuzz_regressions;
 mod ftp_sessions;
 mod html_report;
 mod http2_corpus;

@@ -409,7 +409,7 @@ impl FtpParser {
     }
 
     /// Reads lines from `bytes`; stops early (returning how much it read)
-    /// when a line turns the channel opaque.
+    /// when a line turns the channel opaque or leaves an AUTH pending.
     fn lines<S: FtpSink>(
         &mut self,
         at: At,
@@ -430,7 +430,10 @@ impl FtpParser {
                 Direction::ToServer => self.command(at, &line, sink),
                 Direction::ToClient => self.reply_line(at, &line, sink),
             }
-            if self.opaque {
+            // A pending AUTH makes the next bytes of either side a
+            // possible TLS record: `data` probes them, as it would had
+            // they come in a segment of their own.
+            if self.opaque || self.auth_pending.is_some() {
                 return Some(pos);
             }
         }

@@ -37,7 +37,7 @@
 
 mod handshake;
 pub mod keylog;
-mod keys;
+pub(crate) mod keys;
 pub mod suites;
 
 pub use handshake::{Handshake, TlsFacts, MAX_SNI, MAX_TICKETS};

@@ -1,0 +1,3 @@
+#![no_main]
+//! `sessmap::fuzzing::keylog`: see that module for the invariants checked.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| sessmap::fuzzing::keylog(data));
