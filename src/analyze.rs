@@ -47,7 +47,7 @@ pub enum AnalyzeError {
     Capture(#[from] CaptureError),
     #[error("invalid --filter expression {expr:?}: {message}")]
     Filter { expr: String, message: String },
-    #[error("{path}: no packets in this capture{}", why.as_ref().map(|w| format!(" ({w})")).unwrap_or_default())]
+    #[error("{path}: {}", match why { Some(w) => format!("no packet could be read: {w}"), None => "no packets in this capture".to_owned() })]
     NoPackets { path: String, why: Option<String> },
     #[error(transparent)]
     KeyLog(#[from] crate::proto::tls::keylog::KeyLogError),
@@ -280,7 +280,10 @@ impl Analyzer {
         let redact = Redactor::new(key, self.show_secrets);
         let map = correlator.finish(&redact);
         let decode = self.decoder.stats();
-        let mut warnings: Vec<String> = inputs.iter().filter_map(|i| i.warning.clone()).collect();
+        let mut warnings: Vec<String> = inputs
+            .iter()
+            .flat_map(|i| i.warning.iter().chain(&i.notes).cloned())
+            .collect();
         if let Some(f) = &self.filter {
             warnings.extend(f.failures.iter().cloned());
         }
@@ -545,7 +548,7 @@ pub fn analyze_files(
             path: crate::capture::shown(std::path::Path::new(&empty.path))
                 .display()
                 .to_string(),
-            why: empty.warning.clone(),
+            why: empty.problem.clone(),
         });
     }
     Ok(analyzer.finish(summaries))

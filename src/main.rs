@@ -682,6 +682,8 @@ fn live(args: LiveArgs) -> anyhow::Result<Outcome> {
         linktypes: Default::default(),
         packets: analyzer.progress().0,
         warning: None,
+        problem: None,
+        notes: Vec::new(),
     };
     let report = analyzer.finish_with(vec![summary], Some(stats));
     emit(&report, &args.report)

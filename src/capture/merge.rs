@@ -69,6 +69,6 @@ impl Inputs {
     }
 
     pub fn summaries(&self) -> Vec<InputSummary> {
-        self.sources.iter().map(|s| s.summary().clone()).collect()
+        self.sources.iter().map(|s| s.summary()).collect()
     }
 }

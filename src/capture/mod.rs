@@ -123,8 +123,13 @@ pub enum CaptureError {
     },
     #[error("{path}: empty file, not a capture")]
     Empty { path: PathBuf },
-    #[error("{path}: not a pcap or pcapng capture (unrecognised header{detail})")]
+    #[error("{path}: not a pcap or pcapng capture{detail}")]
     NotCapture { path: PathBuf, detail: String },
-    #[error("{path}: unsupported link type {linktype}")]
-    UnsupportedLinkType { path: PathBuf, linktype: LinkType },
+    #[error("{path}: unsupported link type {linktype} ({at})")]
+    UnsupportedLinkType {
+        path: PathBuf,
+        linktype: LinkType,
+        /// Where the file declares it.
+        at: String,
+    },
 }

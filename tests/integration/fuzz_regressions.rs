@@ -9,7 +9,12 @@ use std::path::Path;
 
 fn inputs(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
-        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .collect()
+        })
         .unwrap_or_default();
     files.sort();
     files
@@ -42,7 +47,10 @@ fn every_crash_the_fuzzers_found_stays_fixed() {
     eprintln!("replayed {ran} fuzz regressions");
     // Folders for targets with no finding may be missing; a folder that is
     // there names a target that exists.
-    for entry in std::fs::read_dir(repo("fuzz/regressions")).unwrap().flatten() {
+    for entry in std::fs::read_dir(repo("fuzz/regressions"))
+        .unwrap()
+        .flatten()
+    {
         if entry.path().is_dir() {
             let name = entry.file_name();
             let name = name.to_string_lossy();

@@ -2,6 +2,7 @@
 //! `sessmap` binary on the captures in testdata/, on edge cases written with
 //! the project's capture writer, and on the shared corpus.
 
+mod bad_files;
 mod common;
 mod corpus;
 mod edge_cases;
@@ -9,8 +10,8 @@ mod errors;
 mod extract;
 mod formats;
 mod ftp_corpus;
-mod fuzz_regressions;
 mod ftp_sessions;
+mod fuzz_regressions;
 mod html_report;
 mod http2_corpus;
 mod http_corpus;

@@ -391,6 +391,11 @@ impl FtpParser {
                         // The head is at most 5 bytes: not a whole command
                         // or reply that could change the state but "234\n".
                         let _ = self.lines(at, dir, &head, sink);
+                        // A line ended in it: what follows may be a record
+                        // still, as if it came in a segment of its own.
+                        if head.last() == Some(&b'\n') {
+                            continue;
+                        }
                     }
                 }
             }

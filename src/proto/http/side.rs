@@ -385,10 +385,10 @@ impl Side {
                     Some(end) => {
                         // Bytes after the block are the body's: consume only
                         // up to the block's end. The block cannot end inside
-                        // bytes kept from earlier calls (no start line was
-                        // whole there), so `extra` comes from `bytes`.
+                        // bytes kept from earlier calls (they hold no line
+                        // end), so `extra` comes from `bytes`.
                         let extra = self.buf.len() - end;
-                        debug_assert!(extra <= take && old <= end);
+                        debug_assert!(extra <= take && p + end >= old);
                         self.buf.truncate(end);
                         (
                             take.saturating_sub(extra),
