@@ -198,8 +198,9 @@ fn timeline(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         .map(|c| c.end)
         .max()
         .unwrap_or(t0)
-        .max(t0 + 1);
-    let span = (t1 - t0) as f64;
+        .max(t0);
+    // At least 1 ns: a capture whose clock stood still (or at its end).
+    let span = (t1 - t0).max(1) as f64;
     let plot = WIDTH - LABEL - RIGHT;
     let x = |t: u64| LABEL + (t.saturating_sub(t0)) as f64 / span * plot;
     let lanes: usize = groups.iter().map(|g| g.lanes.len()).sum();

@@ -202,7 +202,9 @@ pub fn link(mut conns: Vec<TlsConn>) -> Linked {
             None => offered[members[0]].clone(),
         };
         let Some(key) = key else { continue };
+        // In order of first use; the set keeps a long ticket chain linear.
         let mut aliases: Vec<Key> = Vec::new();
+        let mut seen: std::collections::HashSet<Key> = std::collections::HashSet::from([key.clone()]);
         for &i in members {
             let f = &conns[i].facts;
             let mut candidates = Vec::new();
@@ -217,7 +219,7 @@ pub fn link(mut conns: Vec<TlsConn>) -> Linked {
                 candidates.push(Key::ticket(t));
             }
             for k in candidates {
-                if k != key && !aliases.contains(&k) {
+                if seen.insert(k.clone()) {
                     aliases.push(k);
                 }
             }
