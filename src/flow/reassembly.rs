@@ -204,8 +204,9 @@ pub struct HalfStream {
     offset: u64,
     pending: Vec<Chunk>,
     pending_bytes: usize,
-    /// The last delivered bytes, to compare retransmissions with.
-    tail: Tail,
+    /// The last delivered bytes, to compare retransmissions with; made
+    /// at the first delivery (a connection without payload has none).
+    tail: Option<Box<Tail>>,
     fin: Option<SeqNum>,
     ended: bool,
     /// Stream offset up to which the peer acknowledged bytes while nothing
@@ -562,7 +563,16 @@ impl HalfStream {
             return;
         }
         c.data(dir, self.offset, data);
-        self.tail.remember(self.offset, data, place);
+        let from = self.offset;
+        self.tail
+            .get_or_insert_with(|| {
+                // Nothing before its first delivery is remembered.
+                Box::new(Tail {
+                    from,
+                    ..Tail::default()
+                })
+            })
+            .remember(self.offset, data, place);
         self.advance(data.len() as u64);
         self.counters.bytes += data.len() as u64;
     }
@@ -573,7 +583,9 @@ impl HalfStream {
         }
         c.gap(dir, self.offset, len);
         self.advance(len);
-        self.tail.forget_before(self.offset);
+        if let Some(tail) = self.tail.as_mut() {
+            tail.forget_before(self.offset);
+        }
         self.counters.missed += len;
         self.counters.gaps += 1;
     }
@@ -590,7 +602,8 @@ impl HalfStream {
     fn differs_from_tail(&self, from: u64, data: &[u8], maps: &Maps) -> bool {
         data.iter().enumerate().any(|(i, b)| {
             self.tail
-                .byte(from + i as u64, self.offset, maps)
+                .as_ref()
+                .and_then(|t| t.byte(from + i as u64, self.offset, maps))
                 .is_some_and(|t| t != *b)
         })
     }

@@ -147,7 +147,7 @@ pub struct ConnParser {
     gap_first: Option<(Direction, u64)>,
     /// Counters of the HTTP/1.x parser that a tunnel or an h2c upgrade
     /// ended.
-    carried: Option<HttpCounters>,
+    carried: Option<Box<HttpCounters>>,
 }
 
 /// TLS record types that open a connection: handshake (22); alert (21) and
@@ -178,7 +178,10 @@ impl ConnParser {
     pub fn protocol(&self) -> Option<Protocol> {
         // After a tunnel (a WebSocket 101, a CONNECT to something else) the
         // connection still spoke HTTP/1.x first.
-        let carried_http = self.carried.is_some_and(|c| c.requests + c.responses > 0);
+        let carried_http = self
+            .carried
+            .as_ref()
+            .is_some_and(|c| c.requests + c.responses > 0);
         match &self.state {
             State::Undecided if carried_http => Some(Protocol::Http),
             State::Undecided => None,
@@ -261,6 +264,7 @@ impl ConnParser {
             Some(h) if h.saw_http() => Some(h.version()),
             _ => self
                 .carried
+                .as_ref()
                 .filter(|c| c.requests + c.responses > 0)
                 .map(|_| "1.1"),
         }
@@ -302,7 +306,7 @@ impl<S: HttpSink + FtpSink> StreamConsumer<S> for ConnParser {
             // answered) get no HTTP/1.x answer any more.
             p.end(at, Direction::ToClient, sink);
             self.carried
-                .get_or_insert_with(HttpCounters::default)
+                .get_or_insert_with(Box::default)
                 .add(&p.counters);
             self.state = match switch {
                 Switch::H2c(pair) => {

@@ -21,6 +21,11 @@ pub(crate) fn build(
     redact: &Redactor,
 ) -> (Built, u64) {
     let mut out = Built::default();
+    // No FTP control channel at all: nothing to link or flag (and no pass
+    // over every connection of a capture that has no FTP).
+    if ftp.controls.is_empty() {
+        return (out, 0);
+    }
     // Only control channels the parser confirmed as FTP (commands one
     // way, replies the other) make sessions.
     let control_ids: BTreeSet<u64> = connections
