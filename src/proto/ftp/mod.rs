@@ -299,8 +299,9 @@ fn command_verb(line: &[u8]) -> Option<String> {
 /// What the bytes of an opaque channel turned out to be.
 #[derive(Debug, PartialEq, Eq)]
 enum Walk {
-    /// TLS records (consumed).
-    Tls,
+    /// TLS records, up to the given offset of this call's bytes: the end
+    /// of the first record header whole in them, or all of them.
+    Tls(usize),
     /// Not enough bytes to tell.
     Undecided,
     /// Text: its first bytes (some may come from earlier calls), and where
@@ -320,7 +321,6 @@ struct Records {
 impl Records {
     fn feed(&mut self, bytes: &[u8]) -> Walk {
         let mut i = 0;
-        let mut saw_tls = false;
         while i < bytes.len() {
             if self.remaining > 0 {
                 let skip = self.remaining.min(bytes.len() - i);
@@ -344,11 +344,13 @@ impl Records {
                 }
                 self.remaining = u16::from_be_bytes([self.head[3], self.head[4]]) as usize;
                 self.head.clear();
-                saw_tls = true;
+                // Said at once, as it would be were the bytes split here:
+                // what follows is read with the channel opaque.
+                return Walk::Tls(i);
             }
         }
-        if saw_tls || self.remaining > 0 {
-            Walk::Tls
+        if self.remaining > 0 {
+            Walk::Tls(bytes.len())
         } else {
             Walk::Undecided
         }
@@ -365,12 +367,16 @@ impl FtpParser {
             let probing = self.auth_pending.is_some() && self.reader(dir).buf.is_empty();
             if self.opaque || probing {
                 match self.records[d].feed(input) {
-                    Walk::Tls => {
+                    Walk::Tls(used) => {
                         if !self.opaque {
                             let mechanism = self.auth_pending.take().unwrap_or_default();
                             self.go_opaque(at, mechanism, Some(dir), sink);
                         }
-                        return;
+                        input = input.get(used..).unwrap_or_default();
+                        if input.is_empty() {
+                            return;
+                        }
+                        continue;
                     }
                     Walk::Undecided => return,
                     Walk::Text(head, offset) => {
