@@ -157,6 +157,14 @@ impl<C> Connection<C> {
         }
     }
 
+    /// Drops the copies of delivered bytes both directions keep (a closed
+    /// connection's retransmissions are counted, not compared).
+    pub fn release_tails(&mut self) {
+        for h in &mut self.halves {
+            h.stream.release_tail();
+        }
+    }
+
     /// Out-of-order bytes both directions hold.
     pub fn pending_bytes(&self) -> usize {
         self.halves[0].stream.pending_bytes() + self.halves[1].stream.pending_bytes()

@@ -274,6 +274,9 @@ impl<F: ConsumerFactory> FlowTable<F> {
                     if was_open && conn.closed_ns.is_some() {
                         self.open_now -= 1;
                         self.factory.open_now_changed(conn.id, -1);
+                        // It lingers for its last packets only: no byte
+                        // copies are kept for comparing retransmissions.
+                        conn.release_tails();
                     }
                     let pending_after = conn.pending_bytes();
                     if pending_after != pending_before {

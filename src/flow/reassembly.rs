@@ -217,6 +217,11 @@ pub struct HalfStream {
 }
 
 impl HalfStream {
+    /// Forgets the delivered bytes kept for comparing retransmissions with.
+    pub fn release_tail(&mut self) {
+        self.tail = None;
+    }
+
     /// Bytes waiting out of order.
     pub fn pending_bytes(&self) -> usize {
         self.pending_bytes

@@ -204,7 +204,8 @@ pub fn link(mut conns: Vec<TlsConn>) -> Linked {
         let Some(key) = key else { continue };
         // In order of first use; the set keeps a long ticket chain linear.
         let mut aliases: Vec<Key> = Vec::new();
-        let mut seen: std::collections::HashSet<Key> = std::collections::HashSet::from([key.clone()]);
+        let mut seen: std::collections::HashSet<Key> =
+            std::collections::HashSet::from([key.clone()]);
         for &i in members {
             let f = &conns[i].facts;
             let mut candidates = Vec::new();
