@@ -568,6 +568,38 @@ fn a_full_table_evicts_the_oldest_and_loses_no_connection() {
 }
 
 #[test]
+fn a_full_table_whose_clock_stands_still_evicts_the_oldest_first() {
+    let limits = FlowLimits {
+        max_connections: 4,
+        ..Default::default()
+    };
+    let mut t = FlowTable::new(limits, Collect::default());
+    // One timestamp for all, and ports falling, so that neither time nor
+    // the endpoints order them: only their age does.
+    for i in 0..10u16 {
+        t.segment(&TcpSegment {
+            ts_ns: 7,
+            src: Endpoint {
+                port: 50_000 - i,
+                ..ep(C)
+            },
+            dst: ep(S),
+            vlan: 0,
+            seq: 1,
+            ack: 0,
+            flags: TcpFlags(SYN),
+            payload: b"",
+            payload_missing: 0,
+        });
+    }
+    let evicted: Vec<u64> = t.factory().done.iter().map(|(r, _)| r.id).collect();
+    assert_eq!(evicted, vec![1, 2, 3, 4, 5, 6]);
+    let (f, stats) = t.finish();
+    assert_eq!(stats.table_full_evictions, 6);
+    assert_eq!(f.done.len(), 10);
+}
+
+#[test]
 fn idle_connections_leave_the_table_on_capture_time() {
     let mut t = FlowTable::new(FlowLimits::default(), Collect::default());
     let seg = |ts: u64, port: u16| TcpSegment {
