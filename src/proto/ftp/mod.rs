@@ -359,6 +359,10 @@ impl Records {
 
 impl FtpParser {
     pub fn data<S: FtpSink>(&mut self, at: At, dir: Direction, bytes: &[u8], sink: &mut S) {
+        // No byte says nothing (and must not decide a probe).
+        if bytes.is_empty() {
+            return;
+        }
         let d = dir as usize;
         let mut input = bytes;
         // One pass per change of state (text, TLS, text again): no recursion.
@@ -392,6 +396,8 @@ impl FtpParser {
                             self.opaque = false;
                             self.client = Lines::default();
                             self.server = Lines::default();
+                            // Both sides' record framing is over.
+                            self.records = Default::default();
                             sink.ftp(at, FtpEvent::Clear);
                         }
                         // The head is at most 5 bytes: not a whole command
