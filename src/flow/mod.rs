@@ -18,7 +18,7 @@ pub use conn::{ConnRecord, Connection, EndpointState, Letter, RoleSource};
 pub use reassembly::{Origin, ReassemblyLimits, StreamCounters};
 
 use crate::capture::Maps;
-use crate::decode::{Endpoint, TcpSegment};
+use crate::decode::{Endpoint, TcpFlags, TcpSegment};
 use conn::server_by_port;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -197,9 +197,81 @@ impl Clock {
     }
 }
 
+/// A connection that has seen nothing but its SYN (and exact copies of
+/// it): a SYN flood's many half-open connections hold no streams. Anything
+/// else on its endpoints hatches it into a [`Connection`] by replaying its
+/// SYNs, so that its record is the one it would have had.
+struct Embryo<C> {
+    id: u64,
+    /// The first SYN (no payload).
+    ts_ns: u64,
+    src: Endpoint,
+    dst: Endpoint,
+    vlan: u64,
+    seq: u32,
+    ack: u32,
+    flags: TcpFlags,
+    /// Copies of it since, and when the last came.
+    copies: u32,
+    last_ns: u64,
+    /// `None` only while it hatches.
+    consumer: Option<C>,
+}
+
+impl<C> Embryo<C> {
+    fn is_copy(&self, seg: &TcpSegment<'_>) -> bool {
+        seg.src == self.src
+            && seg.seq == self.seq
+            && seg.ack == self.ack
+            && seg.flags.0 == self.flags.0
+            && seg.payload.is_empty()
+            && seg.payload_missing == 0
+    }
+
+    fn syn(&self, ts_ns: u64) -> TcpSegment<'static> {
+        TcpSegment {
+            ts_ns,
+            src: self.src,
+            dst: self.dst,
+            vlan: self.vlan,
+            seq: self.seq,
+            ack: self.ack,
+            flags: self.flags,
+            payload: b"",
+            payload_missing: 0,
+        }
+    }
+}
+
+/// What the table holds for a connection. Boxed: the table's spare slots
+/// stay small.
+enum Slot<C> {
+    Syn(Box<Embryo<C>>),
+    Conn(Box<Connection<C>>),
+}
+
+impl<C> Slot<C> {
+    fn id(&self) -> u64 {
+        match self {
+            Slot::Syn(e) => e.id,
+            Slot::Conn(c) => c.id,
+        }
+    }
+
+    fn last_ns(&self) -> u64 {
+        match self {
+            Slot::Syn(e) => e.last_ns,
+            Slot::Conn(c) => c.last_ns,
+        }
+    }
+
+    fn closed(&self) -> bool {
+        matches!(self, Slot::Conn(c) if c.closed_ns.is_some())
+    }
+}
+
 pub struct FlowTable<F: ConsumerFactory> {
-    /// Boxed: a connection is large, and the table's spare slots stay small.
-    conns: FxHashMap<FlowKey, Box<Connection<F::Consumer>>>,
+    conns: FxHashMap<FlowKey, Slot<F::Consumer>>,
     limits: FlowLimits,
     factory: F,
     next_id: u64,
@@ -260,10 +332,24 @@ impl<F: ConsumerFactory> FlowTable<F> {
         let place = self.maps.locate(seg.payload);
         let conn = match self.conns.entry(key) {
             Entry::Occupied(mut known) => {
-                if !(seg.flags.syn_only() && known.get().is_new_incarnation(seg)) {
+                if let Slot::Syn(e) = known.get_mut() {
+                    if e.is_copy(seg) {
+                        e.copies += 1;
+                        e.last_ns = e.last_ns.max(seg.ts_ns);
+                        return;
+                    }
+                    let conn = Self::hatch(e, &limits, &self.maps, &mut self.factory);
+                    *known.get_mut() = Slot::Conn(conn);
+                }
+                let Slot::Conn(c) = known.get() else {
+                    unreachable!("hatched above")
+                };
+                if !(seg.flags.syn_only() && c.is_new_incarnation(seg)) {
                     // The common case: one lookup, and the connection does
                     // the rest.
-                    let conn = known.get_mut();
+                    let Slot::Conn(conn) = known.get_mut() else {
+                        unreachable!("hatched above")
+                    };
                     let was_open = conn.closed_ns.is_none();
                     let pending_before = conn.pending_bytes();
                     let origin = Origin {
@@ -291,16 +377,52 @@ impl<F: ConsumerFactory> FlowTable<F> {
                 }
                 // Port reuse: the old connection ends, a new one begins.
                 let old = known.remove();
-                self.close(*old);
+                self.close_slot(old);
                 let conn = self.open(seg);
-                self.conns.entry(key).or_insert(conn)
+                match self.conns.entry(key).or_insert(Slot::Conn(conn)) {
+                    Slot::Conn(c) => c,
+                    Slot::Syn(_) => unreachable!("just inserted"),
+                }
             }
-            Entry::Vacant(slot) => slot.insert(Self::open_in(
-                &mut self.next_id,
-                &mut self.stats,
-                &mut self.factory,
-                seg,
-            )),
+            Entry::Vacant(slot) => {
+                if seg.flags.syn_only()
+                    && !seg.flags.fin()
+                    && seg.payload.is_empty()
+                    && seg.payload_missing == 0
+                {
+                    // A SYN alone: an embryo, until more comes.
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    self.stats.connections += 1;
+                    let consumer = self.factory.open(id, &seg.src, &seg.dst, true);
+                    slot.insert(Slot::Syn(Box::new(Embryo {
+                        id,
+                        ts_ns: seg.ts_ns,
+                        src: seg.src,
+                        dst: seg.dst,
+                        vlan: seg.vlan,
+                        seq: seg.seq,
+                        ack: seg.ack,
+                        flags: seg.flags,
+                        copies: 0,
+                        last_ns: seg.ts_ns,
+                        consumer: Some(consumer),
+                    })));
+                    self.open_now += 1;
+                    self.factory.open_now_changed(id, 1);
+                    self.stats.peak_open = self.stats.peak_open.max(self.open_now);
+                    return;
+                }
+                match slot.insert(Slot::Conn(Self::open_in(
+                    &mut self.next_id,
+                    &mut self.stats,
+                    &mut self.factory,
+                    seg,
+                ))) {
+                    Slot::Conn(c) => c,
+                    Slot::Syn(_) => unreachable!("just inserted"),
+                }
+            }
         };
         let origin = Origin {
             maps: &self.maps,
@@ -313,6 +435,33 @@ impl<F: ConsumerFactory> FlowTable<F> {
             self.stats.peak_open = self.stats.peak_open.max(self.open_now);
         }
         self.total_pending += conn.pending_bytes();
+    }
+
+    /// The connection an embryo would have been: its SYNs replayed (the
+    /// first at its time, the copies at the last's: only the last time
+    /// shows in a connection).
+    fn hatch(
+        e: &mut Embryo<F::Consumer>,
+        limits: &ReassemblyLimits,
+        maps: &Maps,
+        factory: &mut F,
+    ) -> Box<Connection<F::Consumer>> {
+        let consumer = e.consumer.take().expect("an embryo hatches once");
+        let mut conn = Box::new(Connection::new(
+            e.id,
+            e.src,
+            e.dst,
+            e.vlan,
+            RoleSource::Handshake,
+            e.ts_ns,
+            consumer,
+        ));
+        let origin = || Origin { maps, place: None };
+        conn.apply(&e.syn(e.ts_ns), limits, origin(), factory);
+        for _ in 0..e.copies {
+            conn.apply(&e.syn(e.last_ns), limits, origin(), factory);
+        }
+        conn
     }
 
     fn open(&mut self, seg: &TcpSegment<'_>) -> Box<Connection<F::Consumer>> {
@@ -352,8 +501,8 @@ impl<F: ConsumerFactory> FlowTable<F> {
         for (key, c) in &self.conns {
             // A closed connection stays while its last packets (FIN
             // retransmissions, keep-alive probes) still trickle in.
-            let quiet = now.saturating_sub(c.last_ns);
-            let closed = c.closed_ns.is_some() && quiet >= limits.close_linger_ns;
+            let quiet = now.saturating_sub(c.last_ns());
+            let closed = c.closed() && quiet >= limits.close_linger_ns;
             let idle = quiet >= limits.idle_timeout_ns;
             if closed || idle {
                 done.push(*key);
@@ -373,7 +522,7 @@ impl<F: ConsumerFactory> FlowTable<F> {
         let mut by_age: Vec<(bool, u64, u64, FlowKey)> = self
             .conns
             .iter()
-            .map(|(k, c)| (c.closed_ns.is_none(), c.last_ns, c.id, *k))
+            .map(|(k, c)| (!c.closed(), c.last_ns(), c.id(), *k))
             .collect();
         let n = (by_age.len() / 8).max(1);
         if n < by_age.len() {
@@ -386,10 +535,21 @@ impl<F: ConsumerFactory> FlowTable<F> {
     /// Closes the given connections in id order (deterministic output).
     fn close_keys(&mut self, keys: Vec<FlowKey>) {
         let mut conns: Vec<_> = keys.iter().filter_map(|k| self.conns.remove(k)).collect();
-        conns.sort_unstable_by_key(|c| c.id);
+        conns.sort_unstable_by_key(|c| c.id());
         for c in conns {
-            self.close(*c);
+            self.close_slot(c);
         }
+    }
+
+    fn close_slot(&mut self, slot: Slot<F::Consumer>) {
+        let conn = match slot {
+            Slot::Conn(c) => c,
+            Slot::Syn(mut e) => {
+                let limits = self.limits.reassembly;
+                Self::hatch(&mut e, &limits, &self.maps, &mut self.factory)
+            }
+        };
+        self.close(*conn);
     }
 
     fn close(&mut self, mut conn: Connection<F::Consumer>) {
