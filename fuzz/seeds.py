@@ -17,7 +17,7 @@ OUT/<target>/ gets, for each target of sessmap::fuzzing:
 
 The committed corpus (fuzz/corpus) is this, run over testdata/ and the
 permissively licensed sources of ../shared/corpus (PcapPlusPlus, Zeek,
-tcpdump, Arkime), then minimised with `cargo fuzz cmin`.
+tcpdump, Arkime), then minimised as fuzz/corpus/README.md says.
 """
 
 import gzip

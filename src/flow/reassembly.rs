@@ -98,15 +98,16 @@ impl Tail {
     }
 
     fn copy(&mut self, offset: u64, data: &[u8]) {
-        // The ring is allocated once, at its full size (growing it step by
-        // step reallocated it up to four times per direction); only what
-        // the stream wrote is initialised.
+        // The ring grows with the stream, by doubling from 256 bytes up to
+        // its full size: a connection that sent a few hundred bytes keeps a
+        // few hundred (the table holds many such), a long one reallocates
+        // it at most three times.
         let end = offset + data.len() as u64;
         let need = (end.min(TAIL_BYTES as u64) as usize)
             .next_power_of_two()
             .clamp(256, TAIL_BYTES);
         if self.bytes.len() < need {
-            self.bytes.reserve_exact(TAIL_BYTES - self.bytes.len());
+            self.bytes.reserve_exact(need - self.bytes.len());
             self.bytes.resize(need, 0);
         }
         let keep = &data[data.len().saturating_sub(TAIL_BYTES)..];
