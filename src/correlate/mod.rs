@@ -6,6 +6,18 @@
 //! consumer back when the connection is over, keeping only the facts. At the
 //! end it builds the sessions, the connection↔session map and the per-host
 //! summary.
+//!
+//! Memory (issue 13, what is left): every finished connection is kept here
+//! as a whole [`ConnectionReport`] until the report is written, and
+//! [`Correlator::finish`] merges the chunks into one sorted vector (for a
+//! moment, twice the rows). The plan: keep rows as compact encoded records
+//! (varint counters, the history inline, the state and protocol as bytes)
+//! in an arena that spills to a temporary file past a size; keep what
+//! correlation sets later (protocol, no_session, sessions, tls) as a patch
+//! per row; make `Report.connections` a type that decodes rows one at a
+//! time for every renderer (JSON as a sequence, unchanged bytes). Then
+//! the per-session HTTP facts as small integers (interned keys), and a
+//! `--memcap` byte budget over all of it with a `memcap-reached` finding.
 
 mod ftp;
 mod http;
