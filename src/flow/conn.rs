@@ -157,11 +157,15 @@ impl<C> Connection<C> {
         }
     }
 
-    /// Drops the copies of delivered bytes both directions keep (a closed
-    /// connection's retransmissions are counted, not compared).
+    /// Drops the copies of delivered bytes both directions keep, once both
+    /// streams ended with their FIN: repeats after that are counted, not
+    /// compared. (A reset, or a FIN with a hole before it, keeps them: a
+    /// conflicting repeat after a RST is what an injection looks like.)
     pub fn release_tails(&mut self) {
-        for h in &mut self.halves {
-            h.stream.release_tail();
+        if self.halves.iter().all(|h| h.stream.is_ended()) {
+            for h in &mut self.halves {
+                h.stream.release_tail();
+            }
         }
     }
 

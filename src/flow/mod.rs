@@ -212,7 +212,7 @@ struct Embryo<C> {
     ack: u32,
     flags: TcpFlags,
     /// Copies of it since, and when the last came.
-    copies: u32,
+    copies: u64,
     last_ns: u64,
     /// `None` only while it hatches.
     consumer: Option<C>,
@@ -334,7 +334,7 @@ impl<F: ConsumerFactory> FlowTable<F> {
             Entry::Occupied(mut known) => {
                 if let Slot::Syn(e) = known.get_mut() {
                     if e.is_copy(seg) {
-                        e.copies += 1;
+                        e.copies = e.copies.saturating_add(1);
                         e.last_ns = e.last_ns.max(seg.ts_ns);
                         return;
                     }

@@ -218,6 +218,12 @@ pub struct HalfStream {
 }
 
 impl HalfStream {
+    /// Whether the stream is over: its FIN delivered, every byte before it
+    /// delivered or skipped.
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
     /// Forgets the delivered bytes kept for comparing retransmissions with.
     pub fn release_tail(&mut self) {
         self.tail = None;

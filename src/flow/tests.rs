@@ -568,6 +568,37 @@ fn a_full_table_evicts_the_oldest_and_loses_no_connection() {
 }
 
 #[test]
+fn a_conflicting_repeat_after_a_reset_is_still_compared() {
+    // The pattern of an injected RST: the bytes repeated after it differ.
+    let pkts: Vec<Pkt> = vec![
+        (1, C, S, SYN, 100, 0, b""),
+        (1, S, C, SYN | ACK, 500, 101, b""),
+        (1, C, S, ACK, 101, 501, b""),
+        (1, C, S, ACK, 101, 501, b"hello"),
+        (1, S, C, RST, 501, 0, b""),
+        (1, C, S, ACK, 101, 501, b"HELLO"),
+    ];
+    let done = table(&pkts);
+    assert_eq!(done.len(), 1);
+    let c = &done[0].0.counters[Direction::ToServer as usize];
+    assert_eq!(c.retransmitted, 5);
+    assert_eq!(c.overlap_conflicts, 1);
+    // After both FINs the copies go: a repeat is counted, not compared.
+    let pkts: Vec<Pkt> = vec![
+        (1, C, S, SYN, 100, 0, b""),
+        (1, S, C, SYN | ACK, 500, 101, b""),
+        (1, C, S, ACK, 101, 501, b"hello"),
+        (1, C, S, FIN | ACK, 106, 501, b""),
+        (1, S, C, FIN | ACK, 501, 107, b""),
+        (1, C, S, ACK, 101, 502, b"HELLO"),
+    ];
+    let done = table(&pkts);
+    let c = &done[0].0.counters[Direction::ToServer as usize];
+    assert_eq!(c.retransmitted, 5);
+    assert_eq!(c.overlap_conflicts, 0);
+}
+
+#[test]
 fn a_full_table_whose_clock_stands_still_evicts_the_oldest_first() {
     let limits = FlowLimits {
         max_connections: 4,

@@ -368,7 +368,11 @@ impl FtpParser {
         // One pass per change of state (text, TLS, text again): no recursion.
         loop {
             // After AUTH, a side may start TLS without a 234 we could see.
-            let probing = self.auth_pending.is_some() && self.reader(dir).buf.is_empty();
+            // Bytes held by an undecided probe are walked on to a decision
+            // even when the AUTH has since been refused: they are the
+            // start of this side's next line or record.
+            let probing = (self.auth_pending.is_some() && self.reader(dir).buf.is_empty())
+                || !self.records[d].head.is_empty();
             if self.opaque || probing {
                 match self.records[d].feed(input) {
                     Walk::Tls(used) => {

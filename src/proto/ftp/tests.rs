@@ -465,3 +465,37 @@ fn abor_during_a_transfer_whose_150_was_lost_leaves_the_transfer_waiting() {
     );
     assert!(!ev.iter().any(|e| matches!(e, FtpEvent::Unanswered { .. })));
 }
+
+#[test]
+fn a_byte_held_by_a_probe_is_read_when_the_auth_is_refused() {
+    // A record's first byte after AUTH waits for more; the server refuses
+    // the AUTH; the byte is the start of the next line, not lost, and a
+    // later AUTH's ClientHello is seen as TLS.
+    let held = [
+        (S, &b"220 ready\r\n"[..]),
+        (C, b"AUTH TLS\r\n"),
+        (C, b"\x16"),
+        (S, b"504 not here\r\n"),
+        (C, b"USER bob\r\n"),
+        (C, b"AUTH TLS\r\n"),
+        (S, b"234 go\r\n"),
+        (C, b"\x16\x03\x01\x00\x05hello"),
+    ];
+    let joined = [
+        (S, &b"220 ready\r\n"[..]),
+        (C, b"AUTH TLS\r\n"),
+        (S, b"504 not here\r\n"),
+        (C, b"\x16USER bob\r\n"),
+        (C, b"AUTH TLS\r\n"),
+        (S, b"234 go\r\n"),
+        (C, b"\x16\x03\x01\x00\x05hello"),
+    ];
+    let (ev, _) = run(&held);
+    assert_eq!(ev, run(&joined).0);
+    assert!(ev.contains(&FtpEvent::Opaque {
+        mechanism: "TLS".into()
+    }));
+    assert!(!ev
+        .iter()
+        .any(|e| matches!(e, FtpEvent::Command { verb, .. } if verb == "USER")));
+}
