@@ -395,7 +395,12 @@ impl FileSource {
         }
     }
 
-    /// What the report says of this input, so far.
+    /// The input's path as given (`-`: standard input).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What the report says of this input, so far (a copy, with its notes).
     pub fn summary(&self) -> InputSummary {
         let mut summary = self.summary.clone();
         if let (n, Some((at, caplen, snaplen))) = self.layout.oversized {

@@ -45,9 +45,7 @@ impl Inputs {
         self.sources
             .iter_mut()
             .filter_map(|s| {
-                let path = super::shown(std::path::Path::new(&s.summary().path))
-                    .display()
-                    .to_string();
+                let path = super::shown(s.path()).display().to_string();
                 s.take_secrets().map(|t| (path, t))
             })
             .collect()

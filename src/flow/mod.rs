@@ -341,15 +341,12 @@ impl<F: ConsumerFactory> FlowTable<F> {
                     let conn = Self::hatch(e, &limits, &self.maps, &mut self.factory);
                     *known.get_mut() = Slot::Conn(conn);
                 }
-                let Slot::Conn(c) = known.get() else {
+                let Slot::Conn(conn) = known.get_mut() else {
                     unreachable!("hatched above")
                 };
-                if !(seg.flags.syn_only() && c.is_new_incarnation(seg)) {
+                if !(seg.flags.syn_only() && conn.is_new_incarnation(seg)) {
                     // The common case: one lookup, and the connection does
                     // the rest.
-                    let Slot::Conn(conn) = known.get_mut() else {
-                        unreachable!("hatched above")
-                    };
                     let was_open = conn.closed_ns.is_none();
                     let pending_before = conn.pending_bytes();
                     let origin = Origin {

@@ -535,6 +535,21 @@ fn syn_ack_seen_before_syn_is_one_connection() {
     assert_eq!(done[0].1.text(), "hi");
 }
 
+/// A SYN from client port `port` at `ts_ns`.
+fn syn(ts_ns: u64, port: u16) -> TcpSegment<'static> {
+    TcpSegment {
+        ts_ns,
+        src: Endpoint { port, ..ep(C) },
+        dst: ep(S),
+        vlan: 0,
+        seq: 1,
+        ack: 0,
+        flags: TcpFlags(SYN),
+        payload: b"",
+        payload_missing: 0,
+    }
+}
+
 #[test]
 fn a_full_table_evicts_the_oldest_and_loses_no_connection() {
     let limits = FlowLimits {
@@ -543,20 +558,7 @@ fn a_full_table_evicts_the_oldest_and_loses_no_connection() {
     };
     let mut t = FlowTable::new(limits, Collect::default());
     for i in 0..10u16 {
-        t.segment(&TcpSegment {
-            ts_ns: u64::from(i) * 1_000,
-            src: Endpoint {
-                port: 40_000 + i,
-                ..ep(C)
-            },
-            dst: ep(S),
-            vlan: 0,
-            seq: 1,
-            ack: 0,
-            flags: TcpFlags(SYN),
-            payload: b"",
-            payload_missing: 0,
-        });
+        t.segment(&syn(u64::from(i) * 1_000, 40_000 + i));
         assert!(t.open_connections() <= 4);
     }
     let (f, stats) = t.finish();
@@ -608,20 +610,7 @@ fn a_full_table_whose_clock_stands_still_evicts_the_oldest_first() {
     // One timestamp for all, and ports falling, so that neither time nor
     // the endpoints order them: only their age does.
     for i in 0..10u16 {
-        t.segment(&TcpSegment {
-            ts_ns: 7,
-            src: Endpoint {
-                port: 50_000 - i,
-                ..ep(C)
-            },
-            dst: ep(S),
-            vlan: 0,
-            seq: 1,
-            ack: 0,
-            flags: TcpFlags(SYN),
-            payload: b"",
-            payload_missing: 0,
-        });
+        t.segment(&syn(7, 50_000 - i));
     }
     let evicted: Vec<u64> = t.factory().done.iter().map(|(r, _)| r.id).collect();
     assert_eq!(evicted, vec![1, 2, 3, 4, 5, 6]);
@@ -633,17 +622,7 @@ fn a_full_table_whose_clock_stands_still_evicts_the_oldest_first() {
 #[test]
 fn idle_connections_leave_the_table_on_capture_time() {
     let mut t = FlowTable::new(FlowLimits::default(), Collect::default());
-    let seg = |ts: u64, port: u16| TcpSegment {
-        ts_ns: ts * 1_000_000_000,
-        src: Endpoint { port, ..ep(C) },
-        dst: ep(S),
-        vlan: 0,
-        seq: 1,
-        ack: 0,
-        flags: TcpFlags(SYN),
-        payload: b"",
-        payload_missing: 0,
-    };
+    let seg = |ts: u64, port: u16| syn(ts * 1_000_000_000, port);
     t.segment(&seg(0, 1));
     t.segment(&seg(1, 2));
     // One wild timestamp alone does not expire anything.
